@@ -1,0 +1,481 @@
+# WPPG-I: Wasserstein Proximal Policy Gradient (arXiv 2603.02576) with an implicit actor a = f(s, z).
+# Docs, equations-to-lines map and results: README.md. Algorithm details: paper §3.2 and Appendix D.
+import difflib
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Literal, Optional, Tuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = True
+    """if toggled, cuda will be used when available (the script says when it falls back to the CPU)"""
+    track: bool = False
+    """if toggled, this experiment will be tracked with Weights and Biases"""
+    wandb_project_name: str = "wppg"
+    """the wandb's project name"""
+    wandb_entity: Optional[str] = None
+    """the entity (team) of wandb's project"""
+    capture_video: bool = False
+    """whether to capture videos of the evaluation episodes (under `videos/{run_name}`; uploaded with --track)"""
+    save_model: bool = False
+    """whether to save the actor, critics and args under `runs/{run_name}`"""
+    load_model: Optional[str] = None
+    """path of a saved model: evaluate it for `eval_episodes` episodes instead of training"""
+
+    # Algorithm specific arguments
+    env_id: str = "Hopper-v5"
+    """the id of the environment (a MuJoCo v5 task, or any env with flat Box observations and actions)"""
+    total_timesteps: int = 1000000
+    """total timesteps of the experiments"""
+    num_envs: int = 1
+    """the number of parallel game environments (one gradient step per vector step)"""
+    buffer_size: int = int(1e6)
+    """the replay memory buffer size"""
+    gamma: Optional[float] = None
+    """the discount factor gamma (default: the per-task table ENV_DEFAULTS, 0.99 for most tasks)"""
+    tau: float = 0.005
+    """target smoothing coefficient (Polyak averaging of target critics and target actor)"""
+    batch_size: int = 256
+    """the batch size of sample from the replay memory"""
+    learning_starts: int = 10000
+    """timestep to start learning (uniform random actions before)"""
+    policy_lr: float = 3e-4
+    """the learning rate of the policy network optimizer"""
+    q_lr: float = 3e-4
+    """the learning rate of the Q network optimizer"""
+    policy_frequency: int = 1
+    """the frequency of training the policy (delayed)"""
+    target_network_frequency: int = 1
+    """the frequency of updates for the target networks"""
+    eta: float = 0.1
+    """Wasserstein step size eta of the proximal (transport) step, §3.2"""
+    entropy_scale: float = 1e-4
+    """entropy scale lambda: the heat step adds N(0, 2*lambda*eta) noise to every sampled action, §3.1 eq. 6"""
+    num_action_samples: int = 32
+    """number K of action samples per state, for the critic target and for the actor update"""
+    single_q: bool = False
+    """ablation: use Q1 alone instead of min(Q1, Q2) in the target and the action gradient"""
+    latent_dim: Optional[int] = None
+    """size m of the actor's latent z ~ N(0, I_m) (default: round(obs_dim / 3), App. D.3 and its ablation)"""
+    kernel_width: float = 0.1
+    """entropy estimate: kernel bandwidth sigma_h as a fraction of the action half-range (App. D.1)"""
+    entropy_centers: Optional[int] = None
+    """entropy estimate: number M of generator samples forming the mixture (default: num_action_samples)"""
+    entropy_baselines: Optional[int] = None
+    """entropy estimate: number L of baseline samples the mixture is evaluated at (default: num_action_samples)"""
+    hidden_sizes: Optional[Tuple[int, ...]] = None
+    """hidden layer sizes of actor and critics (default: the per-task table ENV_DEFAULTS)"""
+    activation: Optional[Literal["relu", "tanh"]] = None
+    """hidden activation of actor and critics (default: the per-task table ENV_DEFAULTS)"""
+    eval_frequency: int = 10000
+    """evaluate the deterministic policy (z = 0, no heat noise) every this many steps (and at the end)"""
+    eval_episodes: int = 10
+    """number of evaluation episodes"""
+    log_frequency: int = 100
+    """write losses to TensorBoard every this many steps"""
+
+
+# Paper App. D.3: (256, 256) ReLU networks for Hopper, HalfCheetah and Humanoid, (64, 64) Tanh for the
+# other tasks; gamma 0.99 except Swimmer. Keys are env ids without the version; flags override.
+ENV_DEFAULTS = {
+    "Hopper": dict(hidden_sizes=(256, 256), activation="relu"),
+    "HalfCheetah": dict(hidden_sizes=(256, 256), activation="relu"),
+    "Humanoid": dict(hidden_sizes=(256, 256), activation="relu"),
+    "Swimmer": dict(gamma=0.9999),
+}
+FALLBACK_DEFAULTS = dict(hidden_sizes=(64, 64), activation="tanh", gamma=0.99)
+
+
+def resolve_defaults(args):
+    """Fill gamma, hidden_sizes and activation left unset from the per-task table."""
+    table = {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(args.env_id.split("-v")[0], {})}
+    for key, value in table.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.latent_dim is None:  # about a third of the state dimension, at least 1
+        env = gym.make(args.env_id)
+        args.latent_dim = max(1, round(env.observation_space.shape[0] / 3))
+        env.close()
+    args.entropy_centers = args.entropy_centers or args.num_action_samples
+    args.entropy_baselines = args.entropy_baselines or args.num_action_samples
+    return args
+
+
+def check_args(args):
+    """Reject bad input before any work: exit non-zero with one line that says what to change."""
+    positive = ["total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
+                "target_network_frequency", "num_action_samples", "eval_frequency", "eval_episodes", "log_frequency",
+                "latent_dim", "entropy_centers", "entropy_baselines"]
+    for name in positive:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            sys.exit(f"error: --{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if args.hidden_sizes is not None and (len(args.hidden_sizes) == 0 or min(args.hidden_sizes) < 1):
+        sys.exit(f"error: --hidden-sizes must be one or more positive integers, got {args.hidden_sizes}")
+    if not args.eta > 0:
+        sys.exit(f"error: --eta (Wasserstein step size) must be > 0, got {args.eta}")
+    if not args.entropy_scale >= 0:
+        sys.exit(f"error: --entropy-scale (lambda) must be >= 0, got {args.entropy_scale}")
+    for name in ["policy_lr", "q_lr"]:
+        if not getattr(args, name) > 0:
+            sys.exit(f"error: --{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    if not args.kernel_width > 0:
+        sys.exit(f"error: --kernel-width (sigma_h) must be > 0, got {args.kernel_width}")
+    if not 0 < args.tau <= 1:
+        sys.exit(f"error: --tau must be in (0, 1], got {args.tau}")
+    if args.gamma is not None and not 0 <= args.gamma <= 1:
+        sys.exit(f"error: --gamma must be in [0, 1], got {args.gamma}")
+    if args.learning_starts < 0:
+        sys.exit(f"error: --learning-starts must be >= 0, got {args.learning_starts}")
+    if args.env_id not in gym.registry:
+        close = difflib.get_close_matches(args.env_id, gym.registry.keys(), n=3, cutoff=0.6)
+        sys.exit(f"error: unknown --env-id {args.env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+    env = gym.make(args.env_id)
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(act_space, gym.spaces.Box):
+        sys.exit(f"error: {args.env_id} has a {type(act_space).__name__} action space; WPPG needs continuous (Box) actions")
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        sys.exit(f"error: {args.env_id} observations must be a flat Box, got {obs_space}; flatten them with a wrapper")
+    if args.learning_starts >= args.total_timesteps and args.load_model is None:
+        print(f"warning: --learning-starts {args.learning_starts} >= --total-timesteps {args.total_timesteps}: "
+              "no gradient step will run", file=sys.stderr)
+
+
+def make_env(env_id, seed, capture_video=False, video_folder=None, video_every=1):
+    def thunk():
+        if capture_video:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda ep: ep % video_every == 0)
+        else:
+            env = gym.make(env_id)
+        env = gym.wrappers.RecordEpisodeStatistics(env)
+        env.action_space.seed(seed)
+        return env
+
+    return thunk
+
+
+def mlp(in_dim, out_dim, hidden_sizes, activation):
+    layers = []
+    for size in hidden_sizes:
+        layers += [nn.Linear(in_dim, size), nn.ReLU() if activation == "relu" else nn.Tanh()]
+        in_dim = size
+    return nn.Sequential(*layers, nn.Linear(in_dim, out_dim))
+
+
+class SoftQNetwork(nn.Module):
+    def __init__(self, obs_dim, act_dim, hidden_sizes, activation):
+        super().__init__()
+        self.net = mlp(obs_dim + act_dim, 1, hidden_sizes, activation)
+
+    def forward(self, x, a):  # x and a share leading dims, e.g. (B, K, .) -> (B, K, 1)
+        return self.net(torch.cat([x.expand(*a.shape[:-1], -1), a], -1))
+
+
+LOG_STD_MAX = 2
+LOG_STD_MIN = -5
+
+
+class Actor(nn.Module):
+    """Implicit actor (App. D.2.1): a = squash(f([s, z])), z ~ N(0, I_m); its density is never needed."""
+
+    def __init__(self, obs_dim, action_space, hidden_sizes, activation, latent_dim):
+        super().__init__()
+        act_dim = action_space.shape[0]
+        self.noise_dim = latent_dim
+        self.net = mlp(obs_dim + latent_dim, act_dim, hidden_sizes, activation)
+        self.register_buffer("low", torch.tensor(action_space.low, dtype=torch.float32))
+        self.register_buffer("high", torch.tensor(action_space.high, dtype=torch.float32))
+
+    def forward(self, x, noise):
+        """x: (..., 1 or K, obs_dim), noise: the latents z, (..., K, latent_dim) -> actions (..., K, act_dim)
+        in [low, high]. The state is repeated for each of the K latents; z = 0 gives the deterministic action."""
+        u = self.net(torch.cat([x.expand(*noise.shape[:-1], -1), noise], -1))
+        return self.low + (self.high - self.low) * (torch.tanh(u) + 1) / 2
+
+
+def heat_step(actions, std, low, high):
+    """Heat step = Gaussian injection (§3.1 eq. 6): convolve the policy with N(0, 2*lambda*eta I), stay in the box."""
+    return (actions + std * torch.randn_like(actions)).clamp(low, high)
+
+
+def critic_target(next_obs, rewards, terminations, target_actor, qf1_target, qf2_target, gamma, K, heat_std, single_q):
+    """Multi-sample double-Q target (App. D.2.2): y = r + gamma (1 - d) mean_k min_i Q_i'(s', a'_k)."""
+    with torch.no_grad():
+        noise = torch.randn(next_obs.shape[0], K, target_actor.noise_dim, device=next_obs.device)
+        next_actions = target_actor(next_obs.unsqueeze(1), noise)  # (B, K, act_dim)
+        next_actions = heat_step(next_actions, heat_std, target_actor.low, target_actor.high)
+        next_q = qf1_target(next_obs.unsqueeze(1), next_actions)  # (B, K, 1)
+        if not single_q:
+            next_q = torch.min(next_q, qf2_target(next_obs.unsqueeze(1), next_actions))
+        return rewards + gamma * (1 - terminations) * next_q.mean(dim=(1, 2))
+
+
+def matching_loss(obs, actor, qf1, qf2, eta, K, heat_std, single_q):
+    """Action-gradient matching (§3.2, Prop. 1 eq. 7): move K samples per state along grad_a Q, then regress
+    the actor onto the moved samples, re-forwarding the SAME noise. Returns the loss and the samples."""
+    noise = torch.randn(obs.shape[0], K, actor.noise_dim, device=obs.device)
+    with torch.no_grad():
+        actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
+    # the direction is computed on the heat-smoothed samples; only the action gradient is taken
+    noisy = heat_step(actions, heat_std, actor.low, actor.high).requires_grad_(True)
+    q = qf1(obs.unsqueeze(1), noisy)
+    if not single_q:
+        q = torch.min(q, qf2(obs.unsqueeze(1), noisy))
+    (grad,) = torch.autograd.grad(q.sum(), noisy)
+    margin = 1e-3 * (actor.high - actor.low)  # tanh can't reach the box edge: keep targets inside it
+    targets = (actions + eta * grad).clamp(actor.low + margin, actor.high - margin)
+    loss = (actor(obs.unsqueeze(1), noise) - targets).pow(2).sum(-1).mean()
+    return loss, actions
+
+
+def entropy_estimate(obs, actor, M, L, bandwidth):
+    """Plug-in mixture entropy (App. D.1) of the Gaussian-convolved policy at each state, obs: (N, obs_dim) -> (N,).
+    H(s) = -(1/L) sum_l log (1/M) sum_j N(a_l; f(s, z_j), sigma_h^2 I), with a_l = f(s, z~_l) + sigma_h eps_l."""
+    with torch.no_grad():
+        z = torch.randn(obs.shape[0], M + L, actor.noise_dim, device=obs.device)
+        samples = actor(obs.unsqueeze(1), z)  # one batched generator call: (N, M + L, act_dim)
+        centers, baselines = samples[:, :M], samples[:, M:] + bandwidth * torch.randn_like(samples[:, M:])
+        scaled = (baselines.unsqueeze(2) - centers.unsqueeze(1)) / bandwidth  # (N, L, M, act_dim)
+        log_norm = torch.log(bandwidth).sum() + 0.5 * bandwidth.numel() * math.log(2 * math.pi)
+        log_p = torch.logsumexp(-0.5 * scaled.pow(2).sum(-1), dim=2) - math.log(M) - log_norm  # (N, L)
+        return -log_p.mean(dim=1)
+
+
+class ReplayBuffer:
+    """Preallocated tensors on the training device. next_obs holds the real final observation at episode ends."""
+
+    def __init__(self, size, obs_dim, act_dim, device):
+        self.size, self.pos, self.full, self.device = size, 0, False, device
+        self.obs = torch.zeros(size, obs_dim, device=device)
+        self.next_obs = torch.zeros(size, obs_dim, device=device)
+        self.actions = torch.zeros(size, act_dim, device=device)
+        self.rewards = torch.zeros(size, device=device)
+        self.terminations = torch.zeros(size, device=device)
+
+    def add(self, obs, next_obs, actions, rewards, terminations):
+        idx = (self.pos + np.arange(len(obs))) % self.size
+        for name, value in zip(["obs", "next_obs", "actions", "rewards", "terminations"],
+                               [obs, next_obs, actions, rewards, terminations]):
+            getattr(self, name)[idx] = torch.as_tensor(np.asarray(value, dtype=np.float32), device=self.device)
+        self.full = self.full or self.pos + len(obs) >= self.size
+        self.pos = (self.pos + len(obs)) % self.size
+
+    def sample(self, batch_size):
+        idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device=self.device)
+        return self.obs[idx], self.actions[idx], self.next_obs[idx], self.rewards[idx], self.terminations[idx]
+
+
+def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
+    """Mean return of the deterministic policy (noise = 0, no heat step) over `episodes` episodes."""
+    env = make_env(env_id, seed, video_folder is not None, video_folder, video_every=episodes)()
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            with torch.no_grad():
+                x = torch.as_tensor(obs, dtype=torch.float32, device=device)
+                action = actor(x.unsqueeze(0), torch.zeros(1, actor.noise_dim, device=device))[0]
+            obs, _, terminated, truncated, info = env.step(action.cpu().numpy())
+            done = terminated or truncated
+        returns.append(float(info["episode"]["r"]))
+    env.close()
+    return float(np.mean(returns))
+
+
+def upload_videos(video_folder, uploaded, step):
+    """gymnasium 1.x videos no longer reach W&B by themselves (monitor_gym): log new files explicitly."""
+    import wandb
+
+    for name in sorted(os.listdir(video_folder)) if os.path.isdir(video_folder) else []:
+        if name.endswith(".mp4") and name not in uploaded:
+            wandb.log({"eval/video": wandb.Video(os.path.join(video_folder, name), format="mp4"), "global_step": step})
+            uploaded.add(name)
+
+
+def main(args):
+    resolve_defaults(args)
+    check_args(args)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if args.cuda and device.type == "cpu":
+        print("note: CUDA is not available, running on the CPU")
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    video_folder = f"videos/{run_name}" if args.capture_video else None
+    if args.track:
+        import wandb
+
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                   config=vars(args), name=run_name, save_code=True)
+
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+
+    if args.load_model is not None:
+        saved = torch.load(args.load_model, map_location=device)
+        env = gym.make(saved["args"]["env_id"])
+        actor = Actor(env.observation_space.shape[0], env.action_space, saved["args"]["hidden_sizes"],
+                      saved["args"]["activation"], saved["args"]["latent_dim"]).to(device)
+        actor.load_state_dict(saved["actor"])
+        mean_return = evaluate(actor, saved["args"]["env_id"], args.eval_episodes, args.seed, device, video_folder)
+        print(f"{args.load_model}: mean return over {args.eval_episodes} episodes = {mean_return:.1f}")
+        if args.track and video_folder:
+            upload_videos(video_folder, set(), step=0)
+        return mean_return
+
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    print(f"run {run_name} on {device}: logs in runs/{run_name}")
+
+    # env setup: gymnasium 1.x, same-step autoreset (final observation in infos["final_obs"])
+    envs = gym.vector.SyncVectorEnv([make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
+    envs.single_action_space.seed(args.seed)
+
+    actor = Actor(obs_dim, envs.single_action_space, args.hidden_sizes, args.activation, args.latent_dim).to(device)
+    target_actor = Actor(obs_dim, envs.single_action_space, args.hidden_sizes, args.activation,
+                         args.latent_dim).to(device)
+    qf1, qf2, qf1_target, qf2_target = [SoftQNetwork(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
+                                        for _ in range(4)]
+    for target, source in [(target_actor, actor), (qf1_target, qf1), (qf2_target, qf2)]:
+        target.load_state_dict(source.state_dict())
+    q_optimizer = torch.optim.Adam(list(qf1.parameters()) + list(qf2.parameters()), lr=args.q_lr)
+    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
+    heat_std = (2 * args.entropy_scale * args.eta) ** 0.5  # §3.1 eq. 6: N(0, 2 lambda eta I)
+    half_range = (actor.high - actor.low) / 2
+    bandwidth = args.kernel_width * half_range  # sigma_h, per action dimension
+    entropy_sum, entropy_count = torch.zeros((), device=device), 0
+
+    rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
+    start_time, sps_step, last_print = time.time(), 0, 0.0
+    next_eval = args.eval_frequency
+    uploaded_videos, last_return = set(), float("nan")
+
+    # TRY NOT TO MODIFY: start the game
+    obs, _ = envs.reset(seed=args.seed)
+    for global_step in range(0, args.total_timesteps, args.num_envs):
+        # ALGO LOGIC: put action logic here
+        if global_step < args.learning_starts:
+            actions = np.array([envs.single_action_space.sample() for _ in range(envs.num_envs)])
+        else:
+            with torch.no_grad():
+                x = torch.as_tensor(obs, dtype=torch.float32, device=device)
+                actions = actor(x, torch.randn(envs.num_envs, actor.noise_dim, device=device))
+                actions = heat_step(actions, heat_std, actor.low, actor.high).cpu().numpy()
+
+        # TRY NOT TO MODIFY: execute the game and log data.
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        if "final_info" in infos:
+            done = infos["final_info"]["_episode"]
+            for episodic_return, length in zip(infos["final_info"]["episode"]["r"][done],
+                                               infos["final_info"]["episode"]["l"][done]):
+                writer.add_scalar("charts/episodic_return", episodic_return, global_step)
+                writer.add_scalar("charts/episodic_length", length, global_step)
+                last_return = float(episodic_return)
+
+        # TRY NOT TO MODIFY: truncated episodes bootstrap from their real final observation
+        real_next_obs = next_obs.copy()
+        if "final_obs" in infos:
+            for idx in np.flatnonzero(infos["_final_obs"]):
+                real_next_obs[idx] = infos["final_obs"][idx]
+        # App. D.1: the entropy bonus of the current actor at s_t is stored in the reward, r~ = r + lambda H(s_t)
+        entropy = entropy_estimate(torch.as_tensor(obs, dtype=torch.float32, device=device), actor,
+                                   args.entropy_centers, args.entropy_baselines, bandwidth)
+        entropy_sum, entropy_count = entropy_sum + entropy.sum(), entropy_count + len(entropy)
+        rb.add(obs, real_next_obs, actions, rewards + args.entropy_scale * entropy.cpu().numpy(), terminations)
+        obs = next_obs
+
+        # ALGO LOGIC: training.
+        if global_step >= args.learning_starts:
+            b_obs, b_actions, b_next_obs, b_rewards, b_terminations = rb.sample(args.batch_size)
+            target = critic_target(b_next_obs, b_rewards, b_terminations, target_actor, qf1_target, qf2_target,
+                                   args.gamma, args.num_action_samples, heat_std, args.single_q)
+            qf1_a_values = qf1(b_obs, b_actions).view(-1)
+            qf2_a_values = qf2(b_obs, b_actions).view(-1)
+            qf1_loss = F.mse_loss(qf1_a_values, target)
+            qf2_loss = F.mse_loss(qf2_a_values, target)
+            qf_loss = qf1_loss + qf2_loss
+            q_optimizer.zero_grad()
+            qf_loss.backward()
+            q_optimizer.step()
+
+            if global_step % args.policy_frequency == 0:
+                actor_loss, samples = matching_loss(b_obs, actor, qf1, qf2, args.eta, args.num_action_samples,
+                                                    heat_std, args.single_q)
+                actor_optimizer.zero_grad()
+                actor_loss.backward()
+                actor_optimizer.step()
+
+            if global_step % args.target_network_frequency == 0:
+                for net, target_net in [(actor, target_actor), (qf1, qf1_target), (qf2, qf2_target)]:
+                    for param, target_param in zip(net.parameters(), target_net.parameters()):
+                        target_param.data.lerp_(param.data, args.tau)
+
+            if global_step % args.log_frequency == 0:
+                losses = {"qf1_values": qf1_a_values.mean(), "qf2_values": qf2_a_values.mean(), "qf1_loss": qf1_loss,
+                          "qf2_loss": qf2_loss, "qf_loss": qf_loss / 2.0, "actor_loss": actor_loss}
+                for name, value in losses.items():
+                    if not torch.isfinite(value):
+                        writer.close()
+                        sys.exit(f"error: losses/{name} is {value.item()} at step {global_step}; try a smaller "
+                                 f"--q-lr, --policy-lr or --eta (logs so far are kept in runs/{run_name})")
+                    writer.add_scalar(f"losses/{name}", value.item(), global_step)
+                # the actor's own spread (heat noise excluded), in units of the action half-range
+                writer.add_scalar("charts/action_std", (samples.std(dim=1) / half_range).mean().item(), global_step)
+                edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * half_range
+                writer.add_scalar("charts/action_edge_frac", edge.float().mean().item(), global_step)
+                writer.add_scalar("charts/entropy_estimate", entropy_sum.item() / entropy_count, global_step)
+                entropy_sum, entropy_count = torch.zeros((), device=device), 0
+                sps = int((global_step - sps_step) / (time.time() - start_time))
+                writer.add_scalar("charts/SPS", sps, global_step)
+                start_time, sps_step = time.time(), global_step
+                if time.time() - last_print > 10:
+                    last_print = time.time()
+                    print(f"step={global_step} SPS={sps} qf_loss={qf_loss.item():.3f} actor_loss={actor_loss.item():.4f}"
+                          f" last_return={last_return:.1f}")
+
+        if global_step + args.num_envs >= next_eval or global_step + args.num_envs >= args.total_timesteps:
+            next_eval += args.eval_frequency
+            eval_return = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device, video_folder)
+            writer.add_scalar("eval/episodic_return", eval_return, global_step + args.num_envs)
+            print(f"step={global_step + args.num_envs} eval/episodic_return={eval_return:.1f}")
+            if args.track and video_folder:
+                upload_videos(video_folder, uploaded_videos, global_step + args.num_envs)
+
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
+        torch.save({"args": vars(args), "actor": actor.state_dict(), "qf1": qf1.state_dict(),
+                    "qf2": qf2.state_dict()}, model_path)
+        print(f"model saved to {model_path}; evaluate it with: python {args.exp_name}.py --load-model {model_path}")
+    envs.close()
+    writer.close()
+    if args.track:
+        wandb.finish()
+    return run_name
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
