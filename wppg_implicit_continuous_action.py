@@ -148,7 +148,10 @@ def check_args(args):
     if args.env_id not in gym.registry:
         close = difflib.get_close_matches(args.env_id, gym.registry.keys(), n=3, cutoff=0.6)
         sys.exit(f"error: unknown --env-id {args.env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
-    env = gym.make(args.env_id)
+    try:
+        env = gym.make(args.env_id)
+    except gym.error.DependencyNotInstalled as error:
+        sys.exit(f"error: --env-id {args.env_id} needs a package that is not installed: {error}")
     obs_space, act_space = env.observation_space, env.action_space
     env.close()
     if not isinstance(act_space, gym.spaces.Box):
@@ -189,10 +192,6 @@ class SoftQNetwork(nn.Module):
 
     def forward(self, x, a):  # x and a share leading dims, e.g. (B, K, .) -> (B, K, 1)
         return self.net(torch.cat([x.expand(*a.shape[:-1], -1), a], -1))
-
-
-LOG_STD_MAX = 2
-LOG_STD_MIN = -5
 
 
 class Actor(nn.Module):
@@ -285,6 +284,15 @@ class ReplayBuffer:
         return self.obs[idx], self.actions[idx], self.next_obs[idx], self.rewards[idx], self.terminations[idx]
 
 
+def real_next_obs(next_obs, infos):
+    """With same-step autoreset, next_obs holds the reset observation where an episode ended; the real final
+    observation, which truncated episodes bootstrap from, is in infos["final_obs"]."""
+    real = next_obs.copy()
+    for idx in np.flatnonzero(infos.get("_final_obs", [])):
+        real[idx] = infos["final_obs"][idx]
+    return real
+
+
 def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
     """Mean return of the deterministic policy (noise = 0, no heat step) over `episodes` episodes."""
     env = make_env(env_id, seed, video_folder is not None, video_folder, video_every=episodes)()
@@ -314,8 +322,8 @@ def upload_videos(video_folder, uploaded, step):
 
 
 def main(args):
-    resolve_defaults(args)
     check_args(args)
+    resolve_defaults(args)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and device.type == "cpu":
         print("note: CUDA is not available, running on the CPU")
@@ -396,16 +404,13 @@ def main(args):
                 writer.add_scalar("charts/episodic_length", length, global_step)
                 last_return = float(episodic_return)
 
-        # TRY NOT TO MODIFY: truncated episodes bootstrap from their real final observation
-        real_next_obs = next_obs.copy()
-        if "final_obs" in infos:
-            for idx in np.flatnonzero(infos["_final_obs"]):
-                real_next_obs[idx] = infos["final_obs"][idx]
         # App. D.1: the entropy bonus of the current actor at s_t is stored in the reward, r~ = r + lambda H(s_t)
         entropy = entropy_estimate(torch.as_tensor(obs, dtype=torch.float32, device=device), actor,
                                    args.entropy_centers, args.entropy_baselines, bandwidth)
         entropy_sum, entropy_count = entropy_sum + entropy.sum(), entropy_count + len(entropy)
-        rb.add(obs, real_next_obs, actions, rewards + args.entropy_scale * entropy.cpu().numpy(), terminations)
+        # TRY NOT TO MODIFY: truncated episodes bootstrap from their real final observation
+        rb.add(obs, real_next_obs(next_obs, infos), actions, rewards + args.entropy_scale * entropy.cpu().numpy(),
+               terminations)
         obs = next_obs
 
         # ALGO LOGIC: training.
