@@ -22,9 +22,10 @@ def test_train_log_save_load_track(script, tmp_path):
     assert list((tmp_path / "wandb").glob("offline-run-*")), "--track with WANDB_MODE=offline wrote no W&B run"
 
     (model,) = run_dir.glob("*.cleanrl_model")
-    loaded = run_script(script, "--load-model", model, "--eval-episodes", 2, cwd=tmp_path)
+    loaded = run_script(script, "--load-model", model, "--eval-episodes", 2, "--capture-video", cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr
     assert "mean return over 2 episodes" in loaded.stdout
+    assert list((tmp_path / "videos").glob("*/*.mp4")), "--capture-video wrote no video"
 
 
 def test_same_seed_same_returns(script, tmp_path):
