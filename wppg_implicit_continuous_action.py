@@ -13,7 +13,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
@@ -92,6 +91,10 @@ class Args:
     """number of evaluation episodes"""
     log_frequency: int = 100
     """write losses to TensorBoard every this many steps"""
+    compile: bool = False
+    """if toggled, torch.compile the updates and acting (first steps are slow while it compiles)"""
+    autocast: Literal["off", "bf16"] = "off"
+    """bf16: run the K-sample critic passes (target and action gradient) under torch.autocast in bfloat16"""
 
 
 # Paper App. D.3: (256, 256) ReLU networks for Hopper, HalfCheetah and Humanoid, (64, 64) Tanh for the
@@ -185,13 +188,30 @@ def mlp(in_dim, out_dim, hidden_sizes, activation):
     return nn.Sequential(*layers, nn.Linear(in_dim, out_dim))
 
 
-class SoftQNetwork(nn.Module):
+class SoftQNetworks(nn.Module):
+    """Both critics Q1, Q2 in one module: each layer's weights stacked on a leading axis of size 2, so one batched
+    matmul runs both. The first layer is split, W_s s + W_a a: the state part is computed once per state, not K times."""
+
     def __init__(self, obs_dim, act_dim, hidden_sizes, activation):
         super().__init__()
-        self.net = mlp(obs_dim + act_dim, 1, hidden_sizes, activation)
+        sizes = [obs_dim + act_dim, *hidden_sizes, 1]
+        self.obs_dim, self.activation = obs_dim, torch.relu if activation == "relu" else torch.tanh
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation
+            self.weights.append(nn.Parameter(torch.empty(2, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
 
-    def forward(self, x, a):  # x and a share leading dims, e.g. (B, K, .) -> (B, K, 1)
-        return self.net(torch.cat([x.expand(*a.shape[:-1], -1), a], -1))
+    def forward(self, x, a):
+        """x: (B, obs_dim), a: (B, K, act_dim) -> (Q1, Q2) values, (2, B, K)."""
+        B, K, _ = a.shape
+        (w, b), *hidden, (w_out, b_out) = zip(self.weights, self.biases)
+        state_part = (x @ w[:, : self.obs_dim] + b).unsqueeze(2)  # (2, B, 1, hidden)
+        h = self.activation(state_part + a @ w[:, None, self.obs_dim :])  # (2, B, K, hidden)
+        h = h.view(2, B * K, -1)
+        for w, b in hidden:
+            h = self.activation(torch.baddbmm(b, h, w))
+        return torch.baddbmm(b_out, h, w_out).view(2, B, K)
 
 
 class Actor(nn.Module):
@@ -217,19 +237,19 @@ def heat_step(actions, std, low, high):
     return (actions + std * torch.randn_like(actions)).clamp(low, high)
 
 
-def critic_target(next_obs, rewards, terminations, target_actor, qf1_target, qf2_target, gamma, K, heat_std, single_q):
+def critic_target(next_obs, rewards, terminations, target_actor, qf_target, gamma, K, heat_std, single_q, bf16=False):
     """Multi-sample double-Q target (App. D.2.2): y = r + gamma (1 - d) mean_k min_i Q_i'(s', a'_k)."""
     with torch.no_grad():
         noise = torch.randn(next_obs.shape[0], K, target_actor.noise_dim, device=next_obs.device)
         next_actions = target_actor(next_obs.unsqueeze(1), noise)  # (B, K, act_dim)
         next_actions = heat_step(next_actions, heat_std, target_actor.low, target_actor.high)
-        next_q = qf1_target(next_obs.unsqueeze(1), next_actions)  # (B, K, 1)
-        if not single_q:
-            next_q = torch.min(next_q, qf2_target(next_obs.unsqueeze(1), next_actions))
-        return rewards + gamma * (1 - terminations) * next_q.mean(dim=(1, 2))
+        with torch.autocast(next_obs.device.type, torch.bfloat16, enabled=bf16):
+            next_q = qf_target(next_obs, next_actions).float()  # (2, B, K)
+        next_q = next_q[0] if single_q else next_q.min(dim=0).values
+        return rewards + gamma * (1 - terminations) * next_q.mean(dim=1)
 
 
-def matching_loss(obs, actor, qf1, qf2, eta, K, heat_std, single_q):
+def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, bf16=False):
     """Action-gradient matching (§3.2, Prop. 1 eq. 7): move K samples per state along grad_a Q, then regress
     the actor onto the moved samples, re-forwarding the SAME noise. Returns the loss and the samples."""
     noise = torch.randn(obs.shape[0], K, actor.noise_dim, device=obs.device)
@@ -237,9 +257,9 @@ def matching_loss(obs, actor, qf1, qf2, eta, K, heat_std, single_q):
         actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
     # the direction is computed on the heat-smoothed samples; only the action gradient is taken
     noisy = heat_step(actions, heat_std, actor.low, actor.high).requires_grad_(True)
-    q = qf1(obs.unsqueeze(1), noisy)
-    if not single_q:
-        q = torch.min(q, qf2(obs.unsqueeze(1), noisy))
+    with torch.autocast(obs.device.type, torch.bfloat16, enabled=bf16):
+        q = qf(obs, noisy)  # (2, B, K)
+        q = q[0] if single_q else q.min(dim=0).values
     (grad,) = torch.autograd.grad(q.sum(), noisy)
     margin = 1e-3 * (actor.high - actor.low)  # tanh can't reach the box edge: keep targets inside it
     targets = (actions + eta * grad).clamp(actor.low + margin, actor.high - margin)
@@ -366,16 +386,44 @@ def main(args):
     actor = Actor(obs_dim, envs.single_action_space, args.hidden_sizes, args.activation, args.latent_dim).to(device)
     target_actor = Actor(obs_dim, envs.single_action_space, args.hidden_sizes, args.activation,
                          args.latent_dim).to(device)
-    qf1, qf2, qf1_target, qf2_target = [SoftQNetwork(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
-                                        for _ in range(4)]
-    for target, source in [(target_actor, actor), (qf1_target, qf1), (qf2_target, qf2)]:
-        target.load_state_dict(source.state_dict())
-    q_optimizer = torch.optim.Adam(list(qf1.parameters()) + list(qf2.parameters()), lr=args.q_lr)
+    qf = SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
+    qf_target = SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
+    target_actor.load_state_dict(actor.state_dict())
+    qf_target.load_state_dict(qf.state_dict())
+    target_actor.requires_grad_(False), qf_target.requires_grad_(False)  # moved by Polyak averaging only
+    q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
     heat_std = (2 * args.entropy_scale * args.eta) ** 0.5  # §3.1 eq. 6: N(0, 2 lambda eta I)
     half_range = (actor.high - actor.low) / 2
     bandwidth = args.kernel_width * half_range  # sigma_h, per action dimension
     entropy_sum, entropy_count = torch.zeros((), device=device), 0
+    bf16, K = args.autocast == "bf16", args.num_action_samples
+    online_params = list(actor.parameters()) + list(qf.parameters())
+    target_params = list(target_actor.parameters()) + list(qf_target.parameters())
+
+    def update_critic(obs, actions, next_obs, rewards, terminations):
+        target = critic_target(next_obs, rewards, terminations, target_actor, qf_target, args.gamma, K, heat_std,
+                               args.single_q, bf16)
+        q_values = qf(obs, actions.unsqueeze(1))[..., 0]  # (2, B)
+        qf_losses = (q_values - target).pow(2).mean(dim=1)  # (qf1_loss, qf2_loss)
+        q_optimizer.zero_grad()
+        qf_losses.sum().backward()
+        q_optimizer.step()
+        return q_values.detach().mean(dim=1), qf_losses.detach()
+
+    def update_actor(obs):
+        actor_loss, samples = matching_loss(obs, actor, qf, args.eta, K, heat_std, args.single_q, bf16)
+        actor_optimizer.zero_grad()
+        actor_loss.backward()
+        actor_optimizer.step()
+        return actor_loss.detach(), samples
+
+    def act(obs):
+        actions = actor(obs, torch.randn(obs.shape[0], actor.noise_dim, device=device))
+        return heat_step(actions, heat_std, actor.low, actor.high)
+
+    if args.compile:
+        update_critic, update_actor, act = torch.compile(update_critic), torch.compile(update_actor), torch.compile(act)
 
     rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     start_time, sps_step, last_print = time.time(), 0, 0.0
@@ -390,9 +438,7 @@ def main(args):
             actions = np.array([envs.single_action_space.sample() for _ in range(envs.num_envs)])
         else:
             with torch.no_grad():
-                x = torch.as_tensor(obs, dtype=torch.float32, device=device)
-                actions = actor(x, torch.randn(envs.num_envs, actor.noise_dim, device=device))
-                actions = heat_step(actions, heat_std, actor.low, actor.high).cpu().numpy()
+                actions = act(torch.as_tensor(obs, dtype=torch.float32, device=device)).cpu().numpy()
 
         # TRY NOT TO MODIFY: execute the game and log data.
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
@@ -415,33 +461,16 @@ def main(args):
 
         # ALGO LOGIC: training.
         if global_step >= args.learning_starts:
-            b_obs, b_actions, b_next_obs, b_rewards, b_terminations = rb.sample(args.batch_size)
-            target = critic_target(b_next_obs, b_rewards, b_terminations, target_actor, qf1_target, qf2_target,
-                                   args.gamma, args.num_action_samples, heat_std, args.single_q)
-            qf1_a_values = qf1(b_obs, b_actions).view(-1)
-            qf2_a_values = qf2(b_obs, b_actions).view(-1)
-            qf1_loss = F.mse_loss(qf1_a_values, target)
-            qf2_loss = F.mse_loss(qf2_a_values, target)
-            qf_loss = qf1_loss + qf2_loss
-            q_optimizer.zero_grad()
-            qf_loss.backward()
-            q_optimizer.step()
-
-            if global_step % args.policy_frequency == 0:
-                actor_loss, samples = matching_loss(b_obs, actor, qf1, qf2, args.eta, args.num_action_samples,
-                                                    heat_std, args.single_q)
-                actor_optimizer.zero_grad()
-                actor_loss.backward()
-                actor_optimizer.step()
-
+            data = rb.sample(args.batch_size)
+            q_values, qf_losses = update_critic(*data)
+            if (global_step - args.learning_starts) % args.policy_frequency == 0:
+                actor_loss, samples = update_actor(data[0])
             if global_step % args.target_network_frequency == 0:
-                for net, target_net in [(actor, target_actor), (qf1, qf1_target), (qf2, qf2_target)]:
-                    for param, target_param in zip(net.parameters(), target_net.parameters()):
-                        target_param.data.lerp_(param.data, args.tau)
+                torch._foreach_lerp_(target_params, online_params, args.tau)  # Polyak averaging, one fused call
 
             if global_step % args.log_frequency == 0:
-                losses = {"qf1_values": qf1_a_values.mean(), "qf2_values": qf2_a_values.mean(), "qf1_loss": qf1_loss,
-                          "qf2_loss": qf2_loss, "qf_loss": qf_loss / 2.0, "actor_loss": actor_loss}
+                losses = {"qf1_values": q_values[0], "qf2_values": q_values[1], "qf1_loss": qf_losses[0],
+                          "qf2_loss": qf_losses[1], "qf_loss": qf_losses.mean(), "actor_loss": actor_loss}
                 for name, value in losses.items():
                     if not torch.isfinite(value):
                         writer.close()
@@ -459,8 +488,8 @@ def main(args):
                 start_time, sps_step = time.time(), global_step
                 if time.time() - last_print > 10:
                     last_print = time.time()
-                    print(f"step={global_step} SPS={sps} qf_loss={qf_loss.item():.3f} actor_loss={actor_loss.item():.4f}"
-                          f" last_return={last_return:.1f}")
+                    print(f"step={global_step} SPS={sps} qf_loss={losses['qf_loss']:.3f} "
+                          f"actor_loss={losses['actor_loss']:.4f} last_return={last_return:.1f}")
 
         if global_step + args.num_envs >= next_eval or global_step + args.num_envs >= args.total_timesteps:
             next_eval += args.eval_frequency
@@ -472,8 +501,7 @@ def main(args):
 
     if args.save_model:
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
-        torch.save({"args": vars(args), "actor": actor.state_dict(), "qf1": qf1.state_dict(),
-                    "qf2": qf2.state_dict()}, model_path)
+        torch.save({"args": vars(args), "actor": actor.state_dict(), "qf": qf.state_dict()}, model_path)
         print(f"model saved to {model_path}; evaluate it with: python {args.exp_name}.py --load-model {model_path}")
     envs.close()
     writer.close()

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py"]
@@ -45,3 +46,13 @@ def scalars(run_dir):
 def only_run_dir(cwd):
     (run_dir,) = (Path(cwd) / "runs").iterdir()
     return run_dir
+
+
+def plain_q(qf, i, x, a):
+    """Critic i of a script's SoftQNetworks computed the plain way: an MLP on cat([s, a]) for every sample.
+    x: (B, obs_dim), a: (B, K, act_dim) -> (B, K)."""
+    h = torch.cat([x.unsqueeze(1).expand(-1, a.shape[1], -1), a], -1)
+    for layer, (w, b) in enumerate(zip(qf.weights, qf.biases)):
+        h = h @ w[i] + b[i]
+        h = qf.activation(h) if layer < len(qf.weights) - 1 else h
+    return h[..., 0]

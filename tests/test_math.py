@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SCRIPTS, load_script
+from conftest import SCRIPTS, load_script, plain_q
 
 wppg, wppg_i = (load_script(name) for name in SCRIPTS)
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -19,14 +19,14 @@ def make_actor(module, hidden=(32, 32)):
 
 
 class QuadraticQ(torch.nn.Module):
-    """Q(s, a) = -||a - a*||^2 / 2, the same for every state."""
+    """Q1 = Q2 = -||a - a*||^2 / 2, the same for every state; (2, B, K) like the scripts' SoftQNetworks."""
 
     def __init__(self, a_star):
         super().__init__()
         self.a_star = a_star
 
     def forward(self, x, a):
-        return -0.5 * (a - self.a_star).pow(2).sum(-1, keepdim=True)
+        return (-0.5 * (a - self.a_star).pow(2).sum(-1)).expand(2, *a.shape[:-1])
 
 
 @pytest.mark.parametrize("module", [wppg, wppg_i], ids=["wppg", "wppg_i"])
@@ -36,10 +36,10 @@ def test_matching_drives_actor_to_optimum_and_collapses_its_spread(module):
     q = QuadraticQ(a_star)
     obs = torch.ones(16, 3)  # one state, a batch of 16 copies
     optimizer = torch.optim.Adam(actor.parameters(), lr=1e-3)
-    _, samples = module.matching_loss(obs, actor, q, q, eta=0.1, K=32, heat_std=0.01, single_q=False)
+    _, samples = module.matching_loss(obs, actor, q, eta=0.1, K=32, heat_std=0.01, single_q=False)
     spread_before = samples.std(dim=1).mean().item()
     for _ in range(600):
-        loss, samples = module.matching_loss(obs, actor, q, q, eta=0.1, K=32, heat_std=0.01, single_q=False)
+        loss, samples = module.matching_loss(obs, actor, q, eta=0.1, K=32, heat_std=0.01, single_q=False)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -57,7 +57,7 @@ def test_matching_gradient_is_a_dpg_step_on_the_critic():
     actor, q = make_actor(wppg), QuadraticQ(torch.tensor([0.2, 0.1]))
     obs = torch.randn(4, 3)
     torch.manual_seed(2)
-    loss, _ = wppg.matching_loss(obs, actor, q, q, eta=0.1, K=5, heat_std=0.0, single_q=True)
+    loss, _ = wppg.matching_loss(obs, actor, q, eta=0.1, K=5, heat_std=0.0, single_q=True)
     grads = torch.autograd.grad(loss, list(actor.parameters()))
     torch.manual_seed(2)  # the same noise as inside matching_loss
     actions = actor(obs.unsqueeze(1), torch.randn(4, 5, 2))
@@ -80,10 +80,10 @@ def test_critic_target_matches_hand_computation(single_q):
     torch.manual_seed(0)
     B, K, gamma, heat_std = 3, 4, 0.9, 0.05
     actor = make_actor(wppg, hidden=(8,))
-    qf1, qf2 = (wppg.SoftQNetwork(3, 2, (8,), "tanh") for _ in range(2))
+    qf = wppg.SoftQNetworks(3, 2, (8,), "tanh")
     next_obs, rewards, terminations = torch.randn(B, 3), torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.0, 1.0, 0.0])
     torch.manual_seed(5)
-    y = wppg.critic_target(next_obs, rewards, terminations, actor, qf1, qf2, gamma, K, heat_std, single_q)
+    y = wppg.critic_target(next_obs, rewards, terminations, actor, qf, gamma, K, heat_std, single_q)
     torch.manual_seed(5)  # the same draws, in the same order, one state and one sample at a time
     noise = torch.randn(B, K, 2)
     xi = torch.randn(B, K, 2)
@@ -93,7 +93,7 @@ def test_critic_target_matches_hand_computation(single_q):
             for k in range(K):
                 a = actor(next_obs[b : b + 1], noise[b, k : k + 1])[0]
                 a = (a + heat_std * xi[b, k]).clamp(-1, 1)
-                q1, q2 = qf1(next_obs[b], a).item(), qf2(next_obs[b], a).item()
+                q1, q2 = (plain_q(qf, i, next_obs[b : b + 1], a.view(1, 1, 2)).item() for i in range(2))
                 values.append(q1 if single_q else min(q1, q2))
             expected = rewards[b].item() + gamma * (1 - terminations[b].item()) * sum(values) / K
             assert y[b].item() == pytest.approx(expected, abs=1e-5)
