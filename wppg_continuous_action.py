@@ -178,7 +178,7 @@ class SoftQNetworks(nn.Module):
     def __init__(self, obs_dim, act_dim, hidden_sizes, activation):
         super().__init__()
         sizes = [obs_dim + act_dim, *hidden_sizes, 1]
-        self.obs_dim, self.activation = obs_dim, torch.relu if activation == "relu" else torch.tanh
+        self.obs_dim, self.activation = obs_dim, torch.relu_ if activation == "relu" else torch.tanh_  # in place
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation
@@ -189,12 +189,12 @@ class SoftQNetworks(nn.Module):
         """x: (B, obs_dim), a: (B, K, act_dim) -> (Q1, Q2) values, (2, B, K)."""
         B, K, _ = a.shape
         (w, b), *hidden, (w_out, b_out) = zip(self.weights, self.biases)
-        state_part = (x @ w[:, : self.obs_dim] + b).unsqueeze(2)  # (2, B, 1, hidden)
-        h = self.activation(state_part + a @ w[:, None, self.obs_dim :])  # (2, B, K, hidden)
-        h = h.view(2, B * K, -1)
+        state_part = torch.baddbmm(b, x.expand(2, -1, -1), w[:, : self.obs_dim])  # (2, B, hidden): once per state
+        action_part = torch.bmm(a.reshape(1, B * K, -1).expand(2, -1, -1), w[:, self.obs_dim :])  # (2, B * K, hidden)
+        h = self.activation(state_part.unsqueeze(2) + action_part.view(2, B, K, -1)).view(2, B * K, -1)
         for w, b in hidden:
             h = self.activation(torch.baddbmm(b, h, w))
-        return torch.baddbmm(b_out, h, w_out).view(2, B, K)
+        return (h * w_out.mT).sum(-1).view(2, B, K) + b_out.view(2, 1, 1)  # output width 1: a dot product, faster
 
 
 LOG_STD_MAX = 2

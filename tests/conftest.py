@@ -18,6 +18,7 @@ SMALL = ["--num-action-samples", "4", "--batch-size", "32", "--hidden-sizes", "3
 def load_script(name):
     spec = importlib.util.spec_from_file_location(name[:-3], ROOT / name)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # torch.compile and pickle look modules up by name
     spec.loader.exec_module(module)
     return module
 

@@ -1,0 +1,129 @@
+"""Speed benchmark: steady-state SPS of both scripts at the paper's defaults, against the plain implementation
+(the scripts as of BASELINE_REF) and a plain matmul, all measured in this one run on this machine.
+
+    OMP_NUM_THREADS=1 python benchmarks/speed.py                 # Hopper-v5, one thread, ~10 minutes
+    python benchmarks/speed.py --configs fp32 bf16 --updates 100   # a subset
+
+Each configuration trains for `learning_starts` random steps, then `updates` steps with one update each; SPS is
+the median of the logged `charts/SPS` over the second half of the updates (compilation happens in the first).
+GFLOP/s counts the nominal matmul FLOPs of one training step of the plain algorithm (same count for every
+variant, so GFLOP/s ratios are speed ratios).
+"""
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import load_script, scalars  # noqa: E402
+
+BASELINE_REF = "46f95d1"  # the last commit before the speed work (plain nn.Linear critics, one per Q)
+SCRIPTS = {"wppg": "wppg_continuous_action.py", "wppg_i": "wppg_implicit_continuous_action.py"}
+CONFIGS = {"plain": [], "fp32": [], "bf16": ["--autocast", "bf16"], "compile": ["--compile"],
+           "compile_bf16": ["--compile", "--autocast", "bf16"]}
+
+
+def mlp_flops(sizes):
+    """Forward matmul FLOPs of one row through an MLP with these layer sizes."""
+    return 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def flops_per_step(name, obs_dim, act_dim, hidden, K=32, B=256):
+    """Nominal FLOPs of one env step + one update (backward = 2x forward; input-only backward = 1x)."""
+    critic = mlp_flops([obs_dim + act_dim, *hidden, 1])
+    if name == "wppg":
+        actor, actor_rows = mlp_flops([obs_dim, *hidden, 2 * act_dim]), B
+        per_env_step = actor
+    else:
+        latent = max(1, round(obs_dim / 3))
+        actor, actor_rows = mlp_flops([obs_dim + latent, *hidden, act_dim]), B * K
+        per_env_step = actor * (1 + 2 * K)  # acting + entropy estimate on M + L = 2K samples
+    target = actor * actor_rows + 2 * critic * B * K
+    critic_loss = 3 * 2 * critic * B
+    matching = actor * actor_rows + 2 * 2 * critic * B * K + 3 * actor * actor_rows
+    return per_env_step + target + critic_loss + matching
+
+
+def matmul_gflops(dtype, rows=8192, width=256, repeats=50):
+    a, b = torch.randn(rows, width, dtype=dtype), torch.randn(width, width, dtype=dtype)
+    for _ in range(5):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * rows * width * width * repeats / (time.perf_counter() - start) / 1e9
+
+
+def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir):
+    cmd = [sys.executable, str(script_path), "--env-id", env_id, "--total-timesteps", str(learning_starts + updates),
+           "--learning-starts", str(learning_starts), "--eval-frequency", str(10**9), "--eval-episodes", "1",
+           "--log-frequency", "10", "--no-cuda", *flags]
+    result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
+    (run_dir,) = (Path(workdir) / "runs").iterdir()
+    sps = [value for step, value in scalars(run_dir)["charts/SPS"] if step >= learning_starts + updates // 2]
+    os.rename(run_dir, Path(workdir) / f"done_{time.time_ns()}")
+    return float(np.median(sps))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-id", default="Hopper-v5")
+    parser.add_argument("--scripts", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--updates", type=int, default=200, help="training steps per configuration")
+    parser.add_argument("--learning-starts", type=int, default=1000)
+    parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the plain scripts")
+    parser.add_argument("--memory-env-id", default="Humanoid-v5", help="env whose 1M replay buffer is measured")
+    opts = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+
+    env = gym.make(opts.env_id)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    hidden = load_script(SCRIPTS["wppg"]).resolve_defaults(load_script(SCRIPTS["wppg"]).Args(env_id=opts.env_id))
+    hidden = hidden.hidden_sizes
+    fp32, bf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    print(f"threads={torch.get_num_threads()} matmul 8192x256 @ 256x256: fp32 {fp32:.1f} GFLOP/s, bf16 {bf16:.1f} GFLOP/s")
+    print(f"\n{opts.env_id}, K=32, batch 256, hidden {hidden}, {opts.updates} updates per config\n")
+    print("| script | config | SPS | ms/step | GFLOP/step | GFLOP/s | % of matmul | speedup vs plain |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in opts.scripts:
+            baseline = Path(tmp) / f"plain_{SCRIPTS[name]}"
+            baseline.write_text(subprocess.run(["git", "show", f"{opts.baseline_ref}:{SCRIPTS[name]}"], cwd=ROOT,
+                                               capture_output=True, text=True, check=True).stdout)
+            flops = flops_per_step(name, obs_dim, act_dim, hidden)
+            plain_sps = None
+            for config in opts.configs:
+                path = baseline if config == "plain" else ROOT / SCRIPTS[name]
+                sps = steady_sps(path, opts.env_id, CONFIGS[config], opts.learning_starts, opts.updates, tmp)
+                plain_sps = sps if config == "plain" else plain_sps
+                rate = flops * sps / 1e9
+                reference = bf16 if "bf16" in config else fp32
+                ratio = f"{sps / plain_sps:.2f}x" if plain_sps else "n/a"
+                print(f"| {name} | {config} | {sps:.1f} | {1000 / sps:.0f} | {flops / 1e9:.2f} | {rate:.1f} | "
+                      f"{100 * rate / reference:.0f} % | {ratio} |", flush=True)
+
+    wppg = load_script(SCRIPTS["wppg"])
+    env = gym.make(opts.memory_env_id)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rb = wppg.ReplayBuffer(1_000_000, env.observation_space.shape[0], env.action_space.shape[0], torch.device("cpu"))
+    for tensor in [rb.obs, rb.next_obs, rb.actions, rb.rewards, rb.terminations]:
+        tensor.fill_(1.0)  # touch every page
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**20
+    print(f"\nreplay buffer, {opts.memory_env_id}, 1M transitions: peak RSS grew by {grown:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
