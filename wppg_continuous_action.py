@@ -1,6 +1,7 @@
 # WPPG: Wasserstein Proximal Policy Gradient (arXiv 2603.02576) with an explicit tanh-Gaussian actor.
 # Docs, equations-to-lines map and results: README.md. Algorithm details: paper §3.2 and Appendix D.
 import difflib
+import importlib
 import math
 import os
 import random
@@ -42,7 +43,8 @@ class Args:
 
     # Algorithm specific arguments
     env_id: str = "Hopper-v5"
-    """the id of the environment (a MuJoCo v5 task, or any env with flat Box observations and actions)"""
+    """the id of the environment (a MuJoCo v5 task, any env with flat Box observations and actions, or
+    "module:EnvId" for an env that module registers, e.g. combined_humanoid:Humanoid-x2-v5)"""
     total_timesteps: int = 1000000
     """total timesteps of the experiments"""
     num_envs: int = 1
@@ -90,7 +92,7 @@ class Args:
 
 
 # Paper App. D.3: (256, 256) ReLU networks for Hopper, HalfCheetah and Humanoid, (64, 64) Tanh for the
-# other tasks; gamma 0.99 except Swimmer. Keys are env ids without the version; flags override.
+# other tasks; gamma 0.99 except Swimmer. Keys are env names up to their first "-"; flags override.
 ENV_DEFAULTS = {
     "Hopper": dict(hidden_sizes=(256, 256), activation="relu"),
     "HalfCheetah": dict(hidden_sizes=(256, 256), activation="relu"),
@@ -102,7 +104,7 @@ FALLBACK_DEFAULTS = dict(hidden_sizes=(64, 64), activation="tanh", gamma=0.99)
 
 def resolve_defaults(args):
     """Fill gamma, hidden_sizes and activation left unset from the per-task table."""
-    table = {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(args.env_id.split("-v")[0], {})}
+    table = {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(args.env_id.split(":")[-1].split("-")[0], {})}
     for key, value in table.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -131,8 +133,13 @@ def check_args(args):
         sys.exit(f"error: --gamma must be in [0, 1], got {args.gamma}")
     if args.learning_starts < 0:
         sys.exit(f"error: --learning-starts must be >= 0, got {args.learning_starts}")
-    if args.env_id not in gym.registry:
-        close = difflib.get_close_matches(args.env_id, gym.registry.keys(), n=3, cutoff=0.6)
+    module, _, env_name = args.env_id.rpartition(":")
+    try:
+        importlib.import_module(module) if module else None  # "module:EnvId": the module registers the env
+    except ImportError as error:
+        sys.exit(f"error: --env-id {args.env_id}: cannot import {module!r} ({error})")
+    if env_name not in gym.registry:
+        close = difflib.get_close_matches(env_name, gym.registry.keys(), n=3, cutoff=0.6)
         sys.exit(f"error: unknown --env-id {args.env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
     try:
         env = gym.make(args.env_id)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # combined_humanoid.py, importable as gymnasium's "module:EnvId" does
 SCRIPTS = ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py"]
 # small settings that still run real updates: learning starts well before the end
 SMALL = ["--num-action-samples", "4", "--batch-size", "32", "--hidden-sizes", "32", "32", "--eval-episodes", "2",

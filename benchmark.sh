@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The paper's grid: scripts x env ids x seeds, on this machine (N runs at once) or as one Slurm job array;
+# then a results table and learning curves (benchmark_report.py). Run `bash benchmark.sh --help`.
+set -uo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: bash benchmark.sh [options] [-- extra args for every run]
+
+  --scripts "A B"      scripts to run (default: both)
+  --env-ids "A B"      env ids (default: the paper's six MuJoCo v5 tasks)
+  --start-seed N       first seed (default 1)
+  --num-seeds N        seeds per script and task (default 5, as in the paper)
+  --out DIR            where runs, logs and results go (default benchmark_runs)
+  --workers N          runs at once in local mode (default: number of cores)
+  --dry-run            print the commands of the runs still to do, run nothing
+  --slurm              submit the grid as one Slurm job array instead of running it here
+  --partition P        Slurm partition (default: the cluster's default)
+  --time T             Slurm time limit per run (default 72:00:00)
+  --cpus N             Slurm CPUs per run (default 1; OMP_NUM_THREADS follows)
+  --gpus N             Slurm GPUs per run (default 0)
+  --report             only write the table and the figure from the runs in --out
+
+Finished runs are skipped, so running the same command again reruns only what failed or never ran.
+Example: bash benchmark.sh --num-seeds 3 -- --total-timesteps 1000000 --track --wandb-project-name wppg
+EOF
+}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PYTHON=${PYTHON:-python}
+SCRIPTS="wppg_continuous_action.py wppg_implicit_continuous_action.py"
+ENV_IDS="Hopper-v5 Walker2d-v5 HalfCheetah-v5 Reacher-v5 Swimmer-v5 Humanoid-v5"
+START_SEED=1 NUM_SEEDS=5 OUT=benchmark_runs WORKERS=$(nproc) DRY_RUN=0 SLURM=0 REPORT_ONLY=0 TASK=""
+PARTITION="" TIME=72:00:00 CPUS=1 GPUS=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scripts) SCRIPTS=$2; shift 2 ;;
+    --env-ids) ENV_IDS=$2; shift 2 ;;
+    --start-seed) START_SEED=$2; shift 2 ;;
+    --num-seeds) NUM_SEEDS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    --slurm) SLURM=1; shift ;;
+    --partition) PARTITION=$2; shift 2 ;;
+    --time) TIME=$2; shift 2 ;;
+    --cpus) CPUS=$2; shift 2 ;;
+    --gpus) GPUS=$2; shift 2 ;;
+    --report) REPORT_ONLY=1; shift ;;
+    --task) TASK=$2; shift 2 ;;  # internal: run line TASK of $OUT/grid.tsv (used by the Slurm array)
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) echo "error: unknown option $1 (extra args for the runs go after --)" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for n in START_SEED NUM_SEEDS WORKERS CPUS GPUS; do
+  [[ ${!n} =~ ^[0-9]+$ ]] || { echo "error: --$(echo "$n" | tr A-Z_ a-z-) must be a number, got '${!n}'" >&2; exit 2; }
+done
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+
+# One run = one line of $OUT/grid.tsv: its name (= its folder under $OUT), a tab, its command.
+# Each run works inside its own folder, so its TensorBoard files land in $OUT/<name>/runs/.
+run_one() {
+  local name=$1 cmd=$2 dir="$OUT/$1"
+  if [ -f "$dir/done" ]; then echo "skip $name (finished)"; return 0; fi
+  rm -rf "$dir" && mkdir -p "$dir"
+  if (cd "$dir" && eval "$cmd") > "$dir/log.txt" 2>&1; then
+    touch "$dir/done"; echo "done $name"
+  else
+    echo "FAIL $name (log: $dir/log.txt)"; return 1
+  fi
+}
+
+if [ -n "$TASK" ]; then
+  IFS=$'\t' read -r name cmd < <(sed -n "${TASK}p" "$OUT/grid.tsv")
+  run_one "$name" "$cmd"; exit $?
+fi
+if [ "$REPORT_ONLY" = 1 ]; then exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT"; fi
+
+: > "$OUT/grid.tsv"
+for script in $SCRIPTS; do
+  [ -f "$ROOT/$script" ] || { echo "error: no script $script in $ROOT" >&2; exit 2; }
+  for env_id in $ENV_IDS; do
+    for ((seed = START_SEED; seed < START_SEED + NUM_SEEDS; seed++)); do
+      algo=${script%_continuous_action.py}
+      cmd=$(printf 'OMP_NUM_THREADS=%q %q %q --env-id %q --seed %q' "$CPUS" "$PYTHON" "$ROOT/$script" "$env_id" "$seed")
+      [ $# -gt 0 ] && cmd+=$(printf ' %q' "$@")
+      printf '%s\t%s\n' "${algo}__${env_id//:/_}__${seed}" "$cmd" >> "$OUT/grid.tsv"
+    done
+  done
+done
+total=$(wc -l < "$OUT/grid.tsv")
+
+if [ "$DRY_RUN" = 1 ]; then
+  while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || echo "$cmd"; done < "$OUT/grid.tsv"
+  exit 0
+fi
+
+if [ "$SLURM" = 1 ]; then
+  command -v sbatch > /dev/null || { echo "error: --slurm needs sbatch on PATH" >&2; exit 2; }
+  opts=(--job-name=wppg-grid --array="1-$total" --cpus-per-task="$CPUS" --time="$TIME"
+        --output="$OUT/slurm-%A_%a.out" --chdir="$OUT")
+  [ -n "$PARTITION" ] && opts+=(--partition="$PARTITION")
+  [ "$GPUS" -gt 0 ] && opts+=(--gpus="$GPUS")
+  job=$(sbatch --parsable "${opts[@]}" --wrap "bash $(printf %q "$ROOT/benchmark.sh") --out $(printf %q "$OUT") --task \$SLURM_ARRAY_TASK_ID") \
+    || { echo "error: sbatch failed" >&2; exit 1; }
+  echo "submitted job array $job: $total runs (finished ones exit at once)"
+  echo "follow it:     squeue -j $job    and    tail -f $OUT/*/log.txt"
+  echo "when it ends:  bash $ROOT/benchmark.sh --out $OUT --report   (rerun the same --slurm command to retry failures)"
+  exit 0
+fi
+
+echo "running $total runs, $WORKERS at a time; logs in $OUT/<run>/log.txt"
+export -f run_one && export OUT
+start=$(date +%s)
+tr '\t' '\n' < "$OUT/grid.tsv" | xargs -d '\n' -n 2 -P "$WORKERS" bash -c 'run_one "$1" "$2"' _
+failed=()
+while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || failed+=("$name"); done < "$OUT/grid.tsv"
+echo "wall time: $(( $(date +%s) - start )) s"
+"$PYTHON" "$ROOT/benchmark_report.py" "$OUT" || echo "warning: the report failed" >&2
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "${#failed[@]} of $total runs failed:" >&2
+  for name in "${failed[@]}"; do echo "  $name: $OUT/$name/log.txt" >&2; done
+  echo "rerun the same command to retry only these" >&2
+  exit 1
+fi
