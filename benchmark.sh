@@ -59,11 +59,13 @@ done
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 
 # One run = one line of $OUT/grid.tsv: its name (= its folder under $OUT), a tab, its command.
-# Each run works inside its own folder, so its TensorBoard files land in $OUT/<name>/runs/.
+# Each run works inside its own folder, so its TensorBoard files land in $OUT/<name>/runs/. Every run is
+# started with --resume auto: a run stopped after a checkpoint (preemption, SIGTERM) continues from it.
 run_one() {
   local name=$1 cmd=$2 dir="$OUT/$1"
   if [ -f "$dir/done" ]; then echo "skip $name (finished)"; return 0; fi
-  rm -rf "$dir" && mkdir -p "$dir"
+  compgen -G "$dir/runs/*/checkpoint.pt" > /dev/null || rm -rf "$dir"  # no checkpoint: start clean
+  mkdir -p "$dir"
   if (cd "$dir" && eval "$cmd") > "$dir/log.txt" 2>&1; then
     touch "$dir/done"; echo "done $name"
   else
@@ -83,7 +85,8 @@ for script in $SCRIPTS; do
   for env_id in $ENV_IDS; do
     for ((seed = START_SEED; seed < START_SEED + NUM_SEEDS; seed++)); do
       algo=${script%_continuous_action.py}
-      cmd=$(printf 'OMP_NUM_THREADS=%q %q %q --env-id %q --seed %q' "$CPUS" "$PYTHON" "$ROOT/$script" "$env_id" "$seed")
+      cmd=$(printf 'OMP_NUM_THREADS=%q %q %q --env-id %q --seed %q --resume auto' "$CPUS" "$PYTHON" "$ROOT/$script" \
+        "$env_id" "$seed")
       [ $# -gt 0 ] && cmd+=$(printf ' %q' "$@")
       printf '%s\t%s\n' "${algo}__${env_id//:/_}__${seed}" "$cmd" >> "$OUT/grid.tsv"
     done
@@ -98,7 +101,8 @@ fi
 
 if [ "$SLURM" = 1 ]; then
   command -v sbatch > /dev/null || { echo "error: --slurm needs sbatch on PATH" >&2; exit 2; }
-  opts=(--job-name=wppg-grid --array="1-$total" --cpus-per-task="$CPUS" --time="$TIME"
+  # --requeue: a preempted task is queued again and resumes from its checkpoint (the scripts checkpoint on SIGTERM)
+  opts=(--job-name=wppg-grid --array="1-$total" --cpus-per-task="$CPUS" --time="$TIME" --requeue
         --output="$OUT/slurm-%A_%a.out" --chdir="$OUT")
   [ -n "$PARTITION" ] && opts+=(--partition="$PARTITION")
   [ "$GPUS" -gt 0 ] && opts+=(--gpus="$GPUS")

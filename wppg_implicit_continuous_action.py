@@ -1,10 +1,12 @@
 # WPPG-I: Wasserstein Proximal Policy Gradient (arXiv 2603.02576) with an implicit actor a = f(s, z).
 # Docs, equations-to-lines map and results: README.md. Algorithm details: paper §3.2 and Appendix D.
 import difflib
+import glob
 import importlib
 import math
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -40,6 +42,11 @@ class Args:
     """whether to save the actor, critics and args under `runs/{run_name}`"""
     load_model: Optional[str] = None
     """path of a saved model: evaluate it for `eval_episodes` episodes instead of training"""
+    checkpoint_frequency: int = 50000
+    """write a full checkpoint to runs/{run_name}/checkpoint.pt every this many steps, at the end, and on SIGTERM/SIGINT"""
+    resume: Optional[str] = None
+    """checkpoint to resume from (pass the same flags as the first run), or "auto": the newest checkpoint of this
+    env id, exp_name and seed under runs/, or a fresh start if there is none. The env starts a fresh episode."""
 
     # Algorithm specific arguments
     env_id: str = "Hopper-v5"
@@ -129,7 +136,7 @@ def check_args(args):
     """Reject bad input before any work: exit non-zero with one line that says what to change."""
     positive = ["total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
                 "target_network_frequency", "num_action_samples", "eval_frequency", "eval_episodes", "log_frequency",
-                "latent_dim", "entropy_centers", "entropy_baselines"]
+                "checkpoint_frequency", "latent_dim", "entropy_centers", "entropy_baselines"]
     for name in positive:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             sys.exit(f"error: --{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
@@ -148,6 +155,8 @@ def check_args(args):
         sys.exit(f"error: --tau must be in (0, 1], got {args.tau}")
     if args.gamma is not None and not 0 <= args.gamma <= 1:
         sys.exit(f"error: --gamma must be in [0, 1], got {args.gamma}")
+    if args.resume not in (None, "auto") and not os.path.isfile(args.resume):
+        sys.exit(f"error: --resume {args.resume}: no such checkpoint file (or use --resume auto)")
     if args.learning_starts < 0:
         sys.exit(f"error: --learning-starts must be >= 0, got {args.learning_starts}")
     module, _, env_name = args.env_id.rpartition(":")
@@ -300,8 +309,7 @@ class ReplayBuffer:
 
     def add(self, obs, next_obs, actions, rewards, terminations):
         idx = (self.pos + np.arange(len(obs))) % self.size
-        for name, value in zip(["obs", "next_obs", "actions", "rewards", "terminations"],
-                               [obs, next_obs, actions, rewards, terminations]):
+        for name, value in zip(self.FIELDS, [obs, next_obs, actions, rewards, terminations]):
             getattr(self, name)[idx] = torch.as_tensor(np.asarray(value, dtype=np.float32), device=self.device)
         self.full = self.full or self.pos + len(obs) >= self.size
         self.pos = (self.pos + len(obs)) % self.size
@@ -309,6 +317,17 @@ class ReplayBuffer:
     def sample(self, batch_size):
         idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device=self.device)
         return self.obs[idx], self.actions[idx], self.next_obs[idx], self.rewards[idx], self.terminations[idx]
+
+    FIELDS = ["obs", "next_obs", "actions", "rewards", "terminations"]
+
+    def state_dict(self):  # the filled rows only, as numpy arrays (a view's pickle holds just its own rows)
+        n = self.size if self.full else self.pos
+        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].cpu().numpy() for k in self.FIELDS}}
+
+    def load_state_dict(self, state):
+        self.pos, self.full = state["pos"], state["full"]
+        for k in self.FIELDS:
+            getattr(self, k)[: len(state[k])] = torch.as_tensor(state[k], device=self.device)
 
 
 def real_next_obs(next_obs, infos):
@@ -338,6 +357,39 @@ def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
     return float(np.mean(returns))
 
 
+def save_checkpoint(path, state):
+    """Atomic: write a temporary file, then rename it over the old one, so a kill never leaves a torn checkpoint."""
+    try:
+        torch.save(state, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    except OSError as error:
+        sys.exit(f"error: cannot write {path} ({error.strerror}); free disk space or fix permissions "
+                 "(the previous checkpoint, if any, is kept)")
+
+
+def find_checkpoint(args):
+    """--resume PATH, or "auto": the newest checkpoint of this env id, exp_name and seed under runs/ (None if none)."""
+    if args.resume != "auto":
+        return args.resume
+    paths = glob.glob(f"runs/{glob.escape(f'{args.env_id}__{args.exp_name}__{args.seed}')}__*/checkpoint.pt")
+    return max(paths, key=os.path.getmtime) if paths else None
+
+
+def init_wandb(args, run_name, run_id):
+    """Never hang without a network or an API key: fall back to offline logging, with a message."""
+    import wandb
+
+    kwargs = dict(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True, config=vars(args),
+                  name=run_name, save_code=True, id=run_id, resume="allow")
+    try:
+        wandb.init(**kwargs, settings=wandb.Settings(init_timeout=30))
+    except Exception as error:  # wandb raises many types here: no API key, no network, timeouts
+        print(f"warning: W&B is not reachable ({type(error).__name__}: {str(error)[:100]}); logging offline, "
+              "upload later with `wandb sync wandb/offline-run-*`")
+        wandb.teardown()  # drop the half-started online run before starting the offline one
+        wandb.init(**kwargs, mode="offline")
+
+
 def upload_videos(video_folder, uploaded, step):
     """gymnasium 1.x videos no longer reach W&B by themselves (monitor_gym): log new files explicitly."""
     import wandb
@@ -354,13 +406,18 @@ def main(args):
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and device.type == "cpu":
         print("note: CUDA is not available, running on the CPU")
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    checkpoint_file = find_checkpoint(args) if args.resume else None
+    if args.resume == "auto" and checkpoint_file is None:
+        print("note: --resume auto found no checkpoint; starting a fresh run")
+    # our own file, holding numpy RNG states: weights_only=False is needed and safe
+    checkpoint = torch.load(checkpoint_file, map_location=device, weights_only=False) if checkpoint_file else None
+    run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_id = checkpoint["wandb_id"] if checkpoint else os.urandom(4).hex()
     video_folder = f"videos/{run_name}" if args.capture_video else None
     if args.track:
         import wandb
 
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                   config=vars(args), name=run_name, save_code=True)
+        init_wandb(args, run_name, run_id)
 
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
@@ -380,9 +437,13 @@ def main(args):
             upload_videos(video_folder, set(), step=0)
         return mean_return
 
-    writer = SummaryWriter(f"runs/{run_name}")
+    try:  # on resume, events at or after the checkpoint's step are dropped: no step is logged twice
+        writer = SummaryWriter(f"runs/{run_name}", purge_step=checkpoint["step"] if checkpoint else None)
+    except OSError as error:
+        sys.exit(f"error: cannot write to runs/{run_name} ({error.strerror}); run from a writable folder")
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
     print(f"run {run_name} on {device}: logs in runs/{run_name}")
+    checkpoint_path = f"runs/{run_name}/checkpoint.pt"
 
     # env setup: gymnasium 1.x, same-step autoreset (final observation in infos["final_obs"])
     envs = gym.vector.SyncVectorEnv([make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
@@ -433,13 +494,45 @@ def main(args):
         update_critic, update_actor, act = torch.compile(update_critic), torch.compile(update_actor), torch.compile(act)
 
     rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
-    start_time, sps_step, last_print = time.time(), 0, 0.0
-    next_eval = args.eval_frequency
+    next_eval, start_step = args.eval_frequency, 0
     uploaded_videos, last_return = set(), float("nan")
+    loss_names, first_nonfinite = ["qf1_loss", "qf2_loss", "actor_loss"], torch.full((3,), -1, device=device)
+    stateful = {"actor": actor, "target_actor": target_actor, "qf": qf, "qf_target": qf_target,
+                "q_optimizer": q_optimizer, "actor_optimizer": actor_optimizer, "replay_buffer": rb}
+
+    def training_state(step):
+        return {"step": step, "next_eval": next_eval, "run_name": run_name, "wandb_id": run_id, "args": vars(args),
+                **{name: obj.state_dict() for name, obj in stateful.items()},
+                "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                        "action_space": envs.single_action_space.np_random.bit_generator.state}}
+
+    if checkpoint:
+        for name, obj in stateful.items():
+            obj.load_state_dict(checkpoint[name])
+        rng = checkpoint["rng"]
+        random.setstate(rng["python"]), np.random.set_state(rng["numpy"]), torch.set_rng_state(rng["torch"])
+        torch.cuda.set_rng_state_all(rng["cuda"]) if rng["cuda"] is not None else None
+        envs.single_action_space.np_random.bit_generator.state = rng["action_space"]
+        start_step, next_eval = checkpoint["step"], checkpoint["next_eval"]
+        print(f"resumed from {checkpoint_file} at step {start_step}; the env starts a fresh episode")
+
+    def stop_if_nonfinite():  # one host sync: called at logging and checkpoint steps only
+        for name, step in zip(loss_names, first_nonfinite.tolist()):
+            if step >= 0:
+                writer.close()
+                kept = checkpoint_path if os.path.exists(checkpoint_path) else "none written yet"
+                sys.exit(f"error: losses/{name} became non-finite at step {step}; last good checkpoint: {kept}; "
+                         "try a smaller --q-lr, --policy-lr or --eta")
+
+    stop_signals = []  # SIGTERM (e.g. Slurm preemption) or SIGINT (Ctrl-C): finish the step, checkpoint, exit
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop_signals.append(signum))
+    start_time, sps_step, last_print = time.time(), start_step, 0.0
 
     # TRY NOT TO MODIFY: start the game
-    obs, _ = envs.reset(seed=args.seed)
-    for global_step in range(0, args.total_timesteps, args.num_envs):
+    obs, _ = envs.reset(seed=args.seed + start_step)
+    for global_step in range(start_step, args.total_timesteps, args.num_envs):
         # ALGO LOGIC: put action logic here
         if global_step < args.learning_starts:
             actions = np.array([envs.single_action_space.sample() for _ in range(envs.num_envs)])
@@ -474,15 +567,14 @@ def main(args):
                 actor_loss, samples = update_actor(data[0])
             if global_step % args.target_network_frequency == 0:
                 torch._foreach_lerp_(target_params, online_params, args.tau)  # Polyak averaging, one fused call
+            finite = torch.isfinite(torch.cat([qf_losses, actor_loss.view(1)]))  # no host sync
+            first_nonfinite = torch.where((first_nonfinite < 0) & ~finite, global_step, first_nonfinite)
 
             if global_step % args.log_frequency == 0:
                 losses = {"qf1_values": q_values[0], "qf2_values": q_values[1], "qf1_loss": qf_losses[0],
                           "qf2_loss": qf_losses[1], "qf_loss": qf_losses.mean(), "actor_loss": actor_loss}
+                stop_if_nonfinite()
                 for name, value in losses.items():
-                    if not torch.isfinite(value):
-                        writer.close()
-                        sys.exit(f"error: losses/{name} is {value.item()} at step {global_step}; try a smaller "
-                                 f"--q-lr, --policy-lr or --eta (logs so far are kept in runs/{run_name})")
                     writer.add_scalar(f"losses/{name}", value.item(), global_step)
                 # the actor's own spread (heat noise excluded), in units of the action half-range
                 writer.add_scalar("charts/action_std", (samples.std(dim=1) / half_range).mean().item(), global_step)
@@ -506,6 +598,19 @@ def main(args):
             if args.track and video_folder:
                 upload_videos(video_folder, uploaded_videos, global_step + args.num_envs)
 
+        # TRY NOT TO MODIFY: checkpoints (never of a non-finite state) and clean stops on SIGTERM/SIGINT
+        done_steps = global_step + args.num_envs
+        if (done_steps % args.checkpoint_frequency < args.num_envs and done_steps < args.total_timesteps) or stop_signals:
+            stop_if_nonfinite()
+            save_checkpoint(checkpoint_path, training_state(done_steps))
+        if stop_signals:
+            writer.close()
+            print(f"stopped by signal {stop_signals[0]} after step {done_steps}; checkpoint: {checkpoint_path}; "
+                  f"resume with the same command plus --resume {checkpoint_path}")
+            sys.exit(128 + stop_signals[0])
+
+    stop_if_nonfinite()
+    save_checkpoint(checkpoint_path, training_state(max(start_step, args.total_timesteps)))
     if args.save_model:
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save({"args": vars(args), "actor": actor.state_dict(), "qf": qf.state_dict()}, model_path)

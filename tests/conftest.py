@@ -29,9 +29,15 @@ def script(request):
     return request.param
 
 
-def run_script(script, *flags, cwd, timeout=300):
-    """Run a script in a subprocess with W&B offline; returns the CompletedProcess (stdout and stderr captured)."""
-    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
+def script_env(**extra):
+    """The environment the tests run scripts in: W&B offline, one thread, headless rendering, tests/ importable."""
+    return {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl",
+            "PYTHONPATH": str(ROOT / "tests"), **extra}
+
+
+def run_script(script, *flags, cwd, timeout=300, **extra_env):
+    """Run a script in a subprocess; returns the CompletedProcess (stdout and stderr captured)."""
+    env = script_env(**extra_env)
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 

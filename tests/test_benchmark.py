@@ -25,7 +25,7 @@ def test_dry_run_prints_the_grid(tmp_path):
                        "--", "--total-timesteps", 1000, "--track")
     assert result.returncode == 0, result.stderr
     expected = [f"OMP_NUM_THREADS=1 {sys.executable} {ROOT / script} --env-id {env_id} --seed {seed} "
-                "--total-timesteps 1000 --track"
+                "--resume auto --total-timesteps 1000 --track"
                 for script in SCRIPTS for env_id in ENVS.split() for seed in (3, 4)]
     assert result.stdout.splitlines() == expected
     assert not any(p.is_dir() for p in tmp_path.iterdir())  # nothing ran

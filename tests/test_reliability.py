@@ -1,0 +1,137 @@
+"""Checkpoints, exact restore, resume, signals, NaN guard, W&B without a network, unwritable run folder."""
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, SMALL, run_script, scalars, script_env
+
+PENDULUM = ["--env-id", "InvertedPendulum-v5", "--learning-starts", 100, *SMALL]
+
+
+def start(script, *flags, cwd):
+    return subprocess.Popen([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd, env=script_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path_glob, cwd, timeout=120):
+    deadline = time.time() + timeout
+    while not list(cwd.glob(path_glob)):
+        assert time.time() < deadline, f"{path_glob} never appeared"
+        time.sleep(0.05)
+    return list(cwd.glob(path_glob))[0]
+
+
+def load(path):
+    return torch.load(path, weights_only=False)
+
+
+def assert_same(a, b, where="checkpoint"):
+    """Recursive exact equality of two checkpoint trees (tensors, arrays, RNG tuples, numbers)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b), where
+    else:
+        assert a == b, where
+
+
+def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
+    """SIGKILL after the step-300 checkpoint; the restored state equals the saved one bit for bit (resuming to
+    the checkpoint's own step re-saves it at once); then training continues to 600 with no step logged twice.
+    Parameters at 600 are not compared with a straight run: a resumed run starts a fresh episode (documented)."""
+    flags = [*PENDULUM, "--total-timesteps", 600, "--checkpoint-frequency", 300]
+    process = start(script, *flags, cwd=tmp_path)
+    checkpoint = wait_for("runs/*/checkpoint.pt", tmp_path)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = load(checkpoint)
+    assert saved["step"] == 300 and saved["replay_buffer"]["pos"] == 300
+    copy = tmp_path / "saved.pt"
+    copy.write_bytes(checkpoint.read_bytes())
+
+    restored = run_script(script, *PENDULUM, "--total-timesteps", 300, "--checkpoint-frequency", 300,
+                          "--resume", copy, cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert "resumed from" in restored.stdout
+    resaved = load(checkpoint)
+    assert resaved.pop("args")["resume"] == str(copy) and saved.pop("args")["resume"] is None
+    assert_same(saved, resaved)
+
+    resumed = run_script(script, *flags, "--resume", "auto", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    final = load(checkpoint)
+    assert final["step"] == 600 and final["run_name"] == saved["run_name"] and final["wandb_id"] == saved["wandb_id"]
+    steps = [step for step, _ in scalars(checkpoint.parent)["losses/qf1_loss"]]
+    assert steps == sorted(set(steps)) and steps[-1] >= 550  # continuous, nothing twice
+
+
+def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
+    process = start("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 100000, cwd=tmp_path)
+    wait_for("runs/*/events.out.tfevents.*", tmp_path)
+    time.sleep(3)  # well into training
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "resume with the same command plus --resume runs/" in stdout
+    (checkpoint,) = tmp_path.glob("runs/*/checkpoint.pt")
+    assert 0 < load(checkpoint)["step"] < 100000
+
+
+def test_kill_during_checkpoint_writes_never_corrupts_it(tmp_path):
+    """A checkpoint every step, killed at several moments: the checkpoint file always loads."""
+    for delay in [0.3, 0.7, 1.1]:
+        process = start("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 100000,
+                        "--checkpoint-frequency", 1, "--learning-starts", 50, cwd=tmp_path)
+        wait_for("runs/*/checkpoint.pt", tmp_path)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for checkpoint in tmp_path.glob("runs/*/checkpoint.pt"):
+            assert load(checkpoint)["step"] > 0
+
+
+def test_nan_stops_with_message_and_keeps_last_good_checkpoint(script, tmp_path):
+    result = run_script(script, "--env-id", "nan_env:NaNReward-v0", "--learning-starts", 100, *SMALL,
+                        "--total-timesteps", 2000, "--checkpoint-frequency", 100, cwd=tmp_path)
+    assert result.returncode == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: losses/qf1_loss became non-finite at step ")
+    nan_step = int(message.split("at step ")[1].split(";")[0])
+    assert nan_step > 250  # rewards turn NaN after step 250
+    (checkpoint,) = tmp_path.glob("runs/*/checkpoint.pt")
+    assert f"last good checkpoint: runs/{checkpoint.parent.name}/checkpoint.pt" in message
+    good = load(checkpoint)
+    assert good["step"] <= nan_step
+    assert all(torch.isfinite(p).all() for p in good["qf"].values())
+
+
+@pytest.mark.parametrize("wandb_env", [{"WANDB_MODE": "offline"},
+                                       {"WANDB_MODE": "online", "WANDB_API_KEY": "0" * 40,
+                                        "WANDB_BASE_URL": "http://127.0.0.1:9"}], ids=["offline", "bogus_network"])
+def test_track_without_network_returns_in_bounded_time(wandb_env, tmp_path):
+    begin = time.time()
+    result = run_script("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 150, "--track", cwd=tmp_path,
+                        timeout=180, **wandb_env)
+    assert result.returncode == 0, result.stderr
+    assert time.time() - begin < 150
+    assert list(tmp_path.glob("wandb/offline-run-*"))
+
+
+def test_unwritable_run_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "runs").write_text("a file where the runs folder should be")
+    result = run_script("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 150, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot write to runs/")
