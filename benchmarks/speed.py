@@ -5,7 +5,7 @@
     python benchmarks/speed.py --configs fp32 bf16 --updates 100   # a subset
 
 Each configuration trains for `learning_starts` random steps, then `updates` steps with one update each; SPS is
-the median of the logged `charts/SPS` over the second half of the updates (compilation happens in the first).
+measured over the second half of the updates (compilation happens in the first), from the log's wall times.
 GFLOP/s counts the nominal matmul FLOPs of one training step of the plain algorithm (same count for every
 variant, so GFLOP/s ratios are speed ratios).
 """
@@ -24,7 +24,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import load_script, scalars  # noqa: E402
+from conftest import load_script  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 BASELINE_REF = "46f95d1"  # the last commit before the speed work (plain nn.Linear critics, one per Q)
 SCRIPTS = {"wppg": "wppg_continuous_action.py", "wppg_i": "wppg_implicit_continuous_action.py"}
@@ -72,9 +73,11 @@ def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir):
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
     (run_dir,) = (Path(workdir) / "runs").iterdir()
-    sps = [value for step, value in scalars(run_dir)["charts/SPS"] if step >= learning_starts + updates // 2]
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()  # losses are logged every 10 steps: SPS from their wall times over the second half
+    events = [e for e in acc.Scalars("losses/qf1_loss") if e.step >= learning_starts + updates // 2]
     os.rename(run_dir, Path(workdir) / f"done_{time.time_ns()}")
-    return float(np.median(sps))
+    return (events[-1].step - events[0].step) / (events[-1].wall_time - events[0].wall_time)
 
 
 def main():
