@@ -93,7 +93,7 @@ class Args:
     log_frequency: int = 100
     """write losses to TensorBoard every this many steps"""
     compile: bool = False
-    """if toggled, torch.compile the updates and acting (first steps are slow while it compiles)"""
+    """if toggled, torch.compile the updates and acting (measured slower than eager on CPU; see README: Speed)"""
     autocast: Literal["off", "bf16"] = "off"
     """bf16: run the K-sample critic passes (target and action gradient) under torch.autocast in bfloat16"""
 
@@ -143,11 +143,12 @@ def check_args(args):
         sys.exit(f"error: --resume {args.resume}: no such checkpoint file (or use --resume auto)")
     if args.learning_starts < 0:
         sys.exit(f"error: --learning-starts must be >= 0, got {args.learning_starts}")
-    module, _, env_name = args.env_id.rpartition(":")
-    try:
-        importlib.import_module(module) if module else None  # "module:EnvId": the module registers the env
-    except ImportError as error:
-        sys.exit(f"error: --env-id {args.env_id}: cannot import {module!r} ({error})")
+    module, _, env_name = args.env_id.rpartition(":")  # "module:EnvId": importing the module registers the env
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            sys.exit(f"error: --env-id {args.env_id}: cannot import {module!r} ({error})")
     if env_name not in gym.registry:
         close = difflib.get_close_matches(env_name, gym.registry.keys(), n=3, cutoff=0.6)
         sys.exit(f"error: unknown --env-id {args.env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
@@ -434,7 +435,8 @@ def main(args):
     qf_target = SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
     target_actor.load_state_dict(actor.state_dict())
     qf_target.load_state_dict(qf.state_dict())
-    target_actor.requires_grad_(False), qf_target.requires_grad_(False)  # moved by Polyak averaging only
+    for target in (target_actor, qf_target):
+        target.requires_grad_(False)  # moved by Polyak averaging only
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
     heat_std = (2 * args.entropy_scale * args.eta) ** 0.5  # §3.1 eq. 6: N(0, 2 lambda eta I)
@@ -485,8 +487,11 @@ def main(args):
         for name, obj in stateful.items():
             obj.load_state_dict(checkpoint[name])
         rng = checkpoint["rng"]
-        random.setstate(rng["python"]), np.random.set_state(rng["numpy"]), torch.set_rng_state(rng["torch"])
-        torch.cuda.set_rng_state_all(rng["cuda"]) if rng["cuda"] is not None else None
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None:
+            torch.cuda.set_rng_state_all(rng["cuda"])
         envs.single_action_space.np_random.bit_generator.state = rng["action_space"]
         start_step, next_eval = checkpoint["step"], checkpoint["next_eval"]
         print(f"resumed from {checkpoint_file} at step {start_step}; the env starts a fresh episode")
