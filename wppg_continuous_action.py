@@ -212,7 +212,7 @@ class SoftQNetworks(nn.Module):
         h = self.activation(state_part.unsqueeze(2) + action_part.view(2, B, K, -1)).view(2, B * K, -1)
         for w, b in hidden:
             h = self.activation(torch.baddbmm(b, h, w))
-        return (h * w_out.mT).sum(-1).view(2, B, K) + b_out.view(2, 1, 1)  # output width 1: a dot product, faster
+        return (h * w_out.mT.to(h.dtype)).sum(-1).view(2, B, K) + b_out.view(2, 1, 1)  # width 1: a dot product
 
 
 LOG_STD_MAX = 2
