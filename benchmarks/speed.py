@@ -77,6 +77,8 @@ def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir):
     acc.Reload()  # losses are logged every 10 steps: SPS from their wall times over the second half
     events = [e for e in acc.Scalars("losses/qf1_loss") if e.step >= learning_starts + updates // 2]
     os.rename(run_dir, Path(workdir) / f"done_{time.time_ns()}")
+    if len(events) < 2:
+        sys.exit("error: too few logged steps to time; use --updates 40 or more")
     return (events[-1].step - events[0].step) / (events[-1].wall_time - events[0].wall_time)
 
 
@@ -117,6 +119,18 @@ def main():
                 ratio = f"{sps / plain_sps:.2f}x" if plain_sps else "n/a"
                 print(f"| {name} | {config} | {sps:.1f} | {1000 / sps:.0f} | {flops / 1e9:.2f} | {rate:.1f} | "
                       f"{100 * rate / reference:.0f} % | {ratio} |", flush=True)
+
+    implicit = load_script(SCRIPTS["wppg_i"])
+    args = implicit.resolve_defaults(implicit.Args(env_id=opts.env_id))
+    actor = implicit.Actor(obs_dim, env.action_space, args.hidden_sizes, args.activation, args.latent_dim)
+    obs, bandwidth = torch.randn(1, obs_dim), torch.full((act_dim,), 0.1)
+    with torch.no_grad():
+        for _ in range(20):
+            implicit.entropy_estimate(obs, actor, 32, 32, bandwidth)
+        start = time.perf_counter()
+        for _ in range(500):
+            implicit.entropy_estimate(obs, actor, 32, 32, bandwidth)
+    print(f"\nWPPG-I entropy estimate, one state, M = L = 32: {(time.perf_counter() - start) / 500 * 1000:.2f} ms per env step")
 
     wppg = load_script(SCRIPTS["wppg"])
     env = gym.make(opts.memory_env_id)
