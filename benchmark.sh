@@ -66,7 +66,7 @@ run_one() {
   if [ -f "$dir/done" ]; then echo "skip $name (finished)"; return 0; fi
   compgen -G "$dir/runs/*/checkpoint.pt" > /dev/null || rm -rf "$dir"  # no checkpoint: start clean
   mkdir -p "$dir"
-  if (cd "$dir" && eval "$cmd") > "$dir/log.txt" 2>&1; then
+  if (cd "$dir" && eval "$cmd") >> "$dir/log.txt" 2>&1; then  # appended: a resumed run keeps its history
     touch "$dir/done"; echo "done $name"
   else
     echo "FAIL $name (log: $dir/log.txt)"; return 1

@@ -108,3 +108,22 @@ def test_combined_humanoid_runs_with_each_script(script, tmp_path):
                         "--learning-starts", 100, "--eval-episodes", 1, *SMALL, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "losses/actor_loss" in scalars(only_run_dir(tmp_path))
+
+
+def test_slurm_requeue_resumes_from_checkpoint(slurm, tmp_path):
+    """Preemption as Slurm does it: requeue a running task; the script checkpoints on SIGTERM and the requeued
+    task resumes from that checkpoint."""
+    result = benchmark("--slurm", "--out", tmp_path, "--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5",
+                       "--num-seeds", 1, "--", "--total-timesteps", 3000, "--checkpoint-frequency", 500, *TINY[2:])
+    job = result.stdout.split("submitted job array ")[1].split(":")[0]
+    deadline = time.time() + 600
+    while not list(tmp_path.glob("*/runs/*/checkpoint.pt")):
+        assert time.time() < deadline
+        time.sleep(0.5)
+    subprocess.run(["scontrol", "requeue", f"{job}_1"], check=True)
+    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
+        assert time.time() < deadline, "the requeued task did not finish in 10 minutes"
+        time.sleep(2)
+    log = (tmp_path / "wppg__InvertedPendulum-v5__1" / "log.txt").read_text()
+    assert "stopped by signal 15" in log and "resumed from runs/" in log
+    assert (tmp_path / "wppg__InvertedPendulum-v5__1" / "done").exists()
