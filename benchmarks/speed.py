@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,8 +95,8 @@ def main():
 
     env = gym.make(opts.env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    hidden = load_script(SCRIPTS["wppg"]).resolve_defaults(load_script(SCRIPTS["wppg"]).Args(env_id=opts.env_id))
-    hidden = hidden.hidden_sizes
+    wppg = load_script(SCRIPTS["wppg"])
+    hidden = wppg.resolve_defaults(wppg.Args(env_id=opts.env_id)).hidden_sizes
     fp32, bf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
     print(f"threads={torch.get_num_threads()} matmul 8192x256 @ 256x256: fp32 {fp32:.1f} GFLOP/s, bf16 {bf16:.1f} GFLOP/s")
     print(f"\n{opts.env_id}, K=32, batch 256, hidden {hidden}, {opts.updates} updates per config\n")
@@ -132,7 +131,6 @@ def main():
             implicit.entropy_estimate(obs, actor, 32, 32, bandwidth)
     print(f"\nWPPG-I entropy estimate, one state, M = L = 32: {(time.perf_counter() - start) / 500 * 1000:.2f} ms per env step")
 
-    wppg = load_script(SCRIPTS["wppg"])
     env = gym.make(opts.memory_env_id)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rb = wppg.ReplayBuffer(1_000_000, env.observation_space.shape[0], env.action_space.shape[0], torch.device("cpu"))
