@@ -209,8 +209,8 @@ class SoftQNetworks(nn.Module):
         B, K, _ = a.shape
         (w, b), *hidden, (w_out, b_out) = zip(self.weights, self.biases)
         state_part = torch.baddbmm(b, x.expand(2, -1, -1), w[:, : self.obs_dim])  # (2, B, hidden): once per state
-        action_part = torch.bmm(a.reshape(1, B * K, -1).expand(2, -1, -1), w[:, self.obs_dim :])  # (2, B * K, hidden)
-        h = self.activation(state_part.unsqueeze(2) + action_part.view(2, B, K, -1)).view(2, B * K, -1)
+        action_part = a @ w[:, None, self.obs_dim :]  # (2, B, K, hidden): broadcasts over both critics
+        h = self.activation(action_part.add_(state_part.unsqueeze(2))).view(2, B * K, -1)
         for w, b in hidden:
             h = self.activation(torch.baddbmm(b, h, w))
         return (h * w_out.mT.to(h.dtype)).sum(-1).view(2, B, K) + b_out.view(2, 1, 1)  # width 1: a dot product
@@ -336,14 +336,20 @@ def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
     return float(np.mean(returns))
 
 
-def release_freed_memory():
-    """glibc keeps the freed activation buffers of the K-sample passes: without this, RSS grew by GBs per 1,000
-    updates in some runs here (allocator fragmentation, not a leak). Hand free pages back to the OS."""
-    if sys.platform == "linux":
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
+def manage_freed_memory(release=False):
+    """The K-sample passes allocate and free MB-sized activations every update. By default glibc hands such buffers
+    back to the OS at once, so every update page-faults them in afresh (~1 ms per 8 MB), yet in runs here its heap
+    still fragmented (RSS grew by GBs per 1,000 updates). So keep freed buffers (up to 32 MB each) for reuse
+    between logging steps, and hand all free memory back at logging steps (release=True). README, Speed."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        if release:
+            libc.malloc_trim(0)
+        else:
+            libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: buffers up to 32 MB (glibc's maximum) come from the heap
+            libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep freed memory until malloc_trim
+    except (OSError, AttributeError):  # not Linux with glibc: nothing to do
+        pass
 
 
 def save_checkpoint(path, state):
@@ -392,6 +398,7 @@ def upload_videos(video_folder, uploaded, step):
 def main(args):
     check_args(args)
     resolve_defaults(args)
+    manage_freed_memory()
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and device.type == "cpu":
         print("note: CUDA is not available, running on the CPU")
@@ -556,10 +563,10 @@ def main(args):
             first_nonfinite = torch.where((first_nonfinite < 0) & ~finite, global_step, first_nonfinite)
 
             if global_step % args.log_frequency == 0:
+                manage_freed_memory(release=True)
                 losses = {"qf1_values": q_values[0], "qf2_values": q_values[1], "qf1_loss": qf_losses[0],
                           "qf2_loss": qf_losses[1], "qf_loss": qf_losses.mean(), "actor_loss": actor_loss}
                 stop_if_nonfinite()
-                release_freed_memory()
                 for name, value in losses.items():
                     writer.add_scalar(f"losses/{name}", value.item(), global_step)
                 # the actor's own spread (heat noise excluded), in units of the action half-range

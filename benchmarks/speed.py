@@ -28,7 +28,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 BASELINE_REF = "46f95d1"  # the last commit before the speed work (plain nn.Linear critics, one per Q)
 SCRIPTS = {"wppg": "wppg_continuous_action.py", "wppg_i": "wppg_implicit_continuous_action.py"}
-CONFIGS = {"plain": [], "fp32": [], "bf16": ["--autocast", "bf16"], "compile": ["--compile"],
+# plain_malloc: the plain scripts with the allocator settings the scripts now make (manage_freed_memory), to
+# separate that gain from the critics' restructuring
+GLIBC_KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+CONFIGS = {"plain": [], "plain_malloc": [], "fp32": [], "bf16": ["--autocast", "bf16"], "compile": ["--compile"],
            "compile_bf16": ["--compile", "--autocast", "bf16"]}
 
 
@@ -63,12 +66,12 @@ def matmul_gflops(dtype, rows=8192, width=256, repeats=50):
     return 2 * rows * width * width * repeats / (time.perf_counter() - start) / 1e9
 
 
-def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir):
+def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, extra_env=None):
     cmd = [sys.executable, str(script_path), "--env-id", env_id, "--total-timesteps", str(learning_starts + updates),
            "--learning-starts", str(learning_starts), "--eval-frequency", str(10**9), "--eval-episodes", "1",
            "--log-frequency", "10", "--no-cuda", *flags]
     result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+                            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **(extra_env or {})})
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
     (run_dir,) = (Path(workdir) / "runs").iterdir()
@@ -110,8 +113,9 @@ def main():
             flops = flops_per_step(name, obs_dim, act_dim, hidden)
             plain_sps = None
             for config in opts.configs:
-                path = baseline if config == "plain" else ROOT / SCRIPTS[name]
-                sps = steady_sps(path, opts.env_id, CONFIGS[config], opts.learning_starts, opts.updates, tmp)
+                path = baseline if config.startswith("plain") else ROOT / SCRIPTS[name]
+                sps = steady_sps(path, opts.env_id, CONFIGS[config], opts.learning_starts, opts.updates, tmp,
+                                 GLIBC_KEEP_FREED if config == "plain_malloc" else None)
                 plain_sps = sps if config == "plain" else plain_sps
                 rate = flops * sps / 1e9
                 reference = bf16 if "bf16" in config else fp32
