@@ -70,8 +70,8 @@ def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, ex
     cmd = [sys.executable, str(script_path), "--env-id", env_id, "--total-timesteps", str(learning_starts + updates),
            "--learning-starts", str(learning_starts), "--eval-frequency", str(10**9), "--eval-episodes", "1",
            "--log-frequency", "10", "--no-cuda", *flags]
-    result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **(extra_env or {})})
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **(extra_env or {})}
+    result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
     (run_dir,) = (Path(workdir) / "runs").iterdir()
