@@ -104,7 +104,7 @@ class Args:
     compile: bool = False
     """if toggled, torch.compile the updates and acting (measured slower than eager on CPU; see README: Speed)"""
     autocast: Literal["off", "bf16"] = "off"
-    """bf16: the K-sample critic passes under torch.autocast (1.5-3x faster on our CPU: README, Results)"""
+    """bf16: the K-sample critic passes under torch.autocast (1.5-3x faster on our CPU; see README)"""
 
 
 # Paper App. D.3: (256, 256) ReLU networks for Hopper, HalfCheetah and Humanoid, (64, 64) Tanh for the
