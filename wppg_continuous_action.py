@@ -278,6 +278,8 @@ def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, bf16=False):
 class ReplayBuffer:
     """Preallocated tensors on the training device. next_obs holds the real final observation at episode ends."""
 
+    FIELDS = ["obs", "next_obs", "actions", "rewards", "terminations"]
+
     def __init__(self, size, obs_dim, act_dim, device):
         self.size, self.pos, self.full, self.device = size, 0, False, device
         self.obs = torch.zeros(size, obs_dim, device=device)
@@ -296,8 +298,6 @@ class ReplayBuffer:
     def sample(self, batch_size):
         idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device=self.device)
         return self.obs[idx], self.actions[idx], self.next_obs[idx], self.rewards[idx], self.terminations[idx]
-
-    FIELDS = ["obs", "next_obs", "actions", "rewards", "terminations"]
 
     def state_dict(self):  # the filled rows only, as numpy arrays (a view's pickle holds just its own rows)
         n = self.size if self.full else self.pos
@@ -338,7 +338,7 @@ def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
 
 def manage_freed_memory(release=False):
     """The K-sample passes allocate and free MB-sized activations every update. By default glibc hands such buffers
-    back to the OS at once, so every update page-faults them in afresh (~1 ms per 8 MB), yet in runs here its heap
+    back to the OS at once, so every update page-faults them in afresh; yet in runs here its heap
     still fragmented (RSS grew by GBs per 1,000 updates). So keep freed buffers (up to 32 MB each) for reuse
     between logging steps, and hand all free memory back at logging steps (release=True). README, Speed."""
     try:
