@@ -81,6 +81,12 @@ class Args:
     """entropy scale lambda: the heat step adds N(0, 2*lambda*eta) noise to every sampled action, §3.1 eq. 6"""
     num_action_samples: int = 32
     """number K of action samples per state, for the critic target and for the actor update"""
+    matching: Literal["rank", "pointwise"] = "rank"
+    """actor update: "rank" pairs the actor's K samples with the moved heat-noised samples rank by rank in each action
+    dimension, so the heat step accumulates into the actor (§3.1); "pointwise" regresses each sample onto its own
+    moved copy, so the heat noise averages out and the actor's spread collapses (README: Where the heat step goes)"""
+    entropy_samples: int = 64
+    """samples per state of the nearest-neighbour entropy estimate of the executed policy (README: Entropy estimate)"""
     single_q: bool = False
     """ablation: use Q1 alone instead of min(Q1, Q2) in the target and the action gradient"""
     hidden_sizes: Optional[Tuple[int, ...]] = None
@@ -129,6 +135,8 @@ def check_args(args):
             sys.exit(f"error: --{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if args.hidden_sizes is not None and (len(args.hidden_sizes) == 0 or min(args.hidden_sizes) < 1):
         sys.exit(f"error: --hidden-sizes must be one or more positive integers, got {args.hidden_sizes}")
+    if args.entropy_samples < 2:
+        sys.exit(f"error: --entropy-samples must be at least 2 (each sample needs a neighbour), got {args.entropy_samples}")
     if not args.eta > 0:
         sys.exit(f"error: --eta (Wasserstein step size) must be > 0, got {args.eta}")
     if not args.entropy_scale >= 0:
@@ -245,6 +253,27 @@ def heat_step(actions, std, low, high):
     return (actions + std * torch.randn_like(actions)).clamp(low, high)
 
 
+def knn_entropy(x):
+    """Kozachenko-Leonenko nearest-neighbour entropy estimate (nats) of the N samples x: (..., N, d) -> (...):
+    H = psi(N) - psi(1) + log V_d + (d / N) sum_i log rho_i, rho_i the distance from x_i to its nearest neighbour and
+    V_d the unit ball's volume. Needs no density; its error is measured in README: Entropy estimate."""
+    n, d = x.shape[-2:]
+    sq_dist = (x.unsqueeze(-2) - x.unsqueeze(-3)).pow(2).sum(-1)  # exact, unlike cdist's matmul form at tiny spreads
+    sq_dist = sq_dist + torch.diag(torch.full((n,), float("inf"), device=x.device))  # not its own neighbour
+    log_rho = 0.5 * sq_dist.min(dim=-1).values.clamp_min(1e-30).log()
+    log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    return sum(1 / i for i in range(1, n)) + log_unit_ball + d * log_rho.mean(dim=-1)  # psi(N) - psi(1) = H_{N-1}
+
+
+def entropy_estimate(obs, actor, num_samples, heat_std):
+    """Entropy of the executed policy (actor, then heat noise; before clipping to the box) at each state, from
+    num_samples samples: obs (N, obs_dim) -> (N,)."""
+    with torch.no_grad():
+        noise = torch.randn(obs.shape[0], num_samples, actor.noise_dim, device=obs.device)
+        samples = actor(obs.unsqueeze(1), noise)
+        return knn_entropy(samples + heat_std * torch.randn_like(samples))
+
+
 def critic_target(next_obs, rewards, terminations, target_actor, qf_target, gamma, K, heat_std, single_q, bf16=False):
     """Multi-sample double-Q target (App. D.2.2): y = r + gamma (1 - d) mean_k min_i Q_i'(s', a'_k)."""
     with torch.no_grad():
@@ -257,7 +286,14 @@ def critic_target(next_obs, rewards, terminations, target_actor, qf_target, gamm
         return rewards + gamma * (1 - terminations) * next_q.mean(dim=1)
 
 
-def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, bf16=False):
+def rank_coupling(samples, targets):
+    """Pair the K samples of each state with the K targets, rank by rank in each dimension: the W2-optimal coupling of
+    every 1-D marginal (exact for a diagonal Gaussian). samples, targets: (B, K, d) -> targets reordered, (B, K, d)."""
+    ranks = samples.argsort(dim=1).argsort(dim=1)
+    return targets.sort(dim=1).values.gather(1, ranks)
+
+
+def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, matching="rank", bf16=False):
     """Action-gradient matching (§3.2, Prop. 1 eq. 7): move K samples per state along grad_a Q, then regress
     the actor onto the moved samples, re-forwarding the SAME noise. Returns the loss and the samples."""
     noise = torch.randn(obs.shape[0], K, actor.noise_dim, device=obs.device)
@@ -269,8 +305,12 @@ def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, bf16=False):
         q = qf(obs, noisy)  # (2, B, K)
         q = q[0] if single_q else q.min(dim=0).values
     (grad,) = torch.autograd.grad(q.sum(), noisy)
+    if matching == "pointwise":  # each sample onto its own moved copy: the heat noise averages out of the loss
+        targets = actions + eta * grad
+    else:  # §3.1's splitting: transport the heat-noised samples, then pair them with the actor's samples by rank
+        targets = rank_coupling(actions, noisy.detach() + eta * grad)
     margin = 1e-3 * (actor.high - actor.low)  # tanh can't reach the box edge: keep targets inside it
-    targets = (actions + eta * grad).clamp(actor.low + margin, actor.high - margin)
+    targets = targets.clamp(actor.low + margin, actor.high - margin)
     loss = (actor(obs.unsqueeze(1), noise) - targets).pow(2).sum(-1).mean()
     return loss, actions
 
@@ -474,7 +514,8 @@ def main(args):
         return q_values.detach().mean(dim=1), qf_losses.detach()
 
     def update_actor(obs):
-        actor_loss, samples = matching_loss(obs, actor, qf, args.eta, K, heat_std, args.single_q, bf16)
+        actor_loss, samples = matching_loss(obs, actor, qf, args.eta, K, heat_std, args.single_q, args.matching,
+                                            bf16)
         actor_optimizer.zero_grad()
         actor_loss.backward()
         actor_optimizer.step()
@@ -571,6 +612,11 @@ def main(args):
                     writer.add_scalar(f"losses/{name}", value.item(), global_step)
                 # the actor's own spread (heat noise excluded), in units of the action half-range
                 writer.add_scalar("charts/action_std", (samples.std(dim=1) / half_range).mean().item(), global_step)
+                executed = heat_step(samples, heat_std, actor.low, actor.high)  # the policy the agent acts with
+                writer.add_scalar("charts/executed_action_std", (executed.std(dim=1) / half_range).mean().item(),
+                                  global_step)
+                entropy = entropy_estimate(data[0], actor, args.entropy_samples, heat_std).mean()
+                writer.add_scalar("charts/entropy_estimate", entropy.item(), global_step)
                 edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * half_range
                 writer.add_scalar("charts/action_edge_frac", edge.float().mean().item(), global_step)
                 sps = int((global_step - sps_step) / (time.time() - start_time))

@@ -81,16 +81,16 @@ class Args:
     """entropy scale lambda: the heat step adds N(0, 2*lambda*eta) noise to every sampled action, §3.1 eq. 6"""
     num_action_samples: int = 32
     """number K of action samples per state, for the critic target and for the actor update"""
+    matching: Literal["rank", "pointwise"] = "rank"
+    """actor update: "rank" pairs the actor's K samples with the moved heat-noised samples rank by rank in each action
+    dimension, so the heat step accumulates into the actor (§3.1); "pointwise" regresses each sample onto its own
+    moved copy, so the heat noise averages out and the actor's spread collapses (README: Where the heat step goes)"""
+    entropy_samples: int = 64
+    """samples per state of the nearest-neighbour entropy estimate of the executed policy (README: Entropy estimate)"""
     single_q: bool = False
     """ablation: use Q1 alone instead of min(Q1, Q2) in the target and the action gradient"""
     latent_dim: Optional[int] = None
     """size m of the actor's latent z ~ N(0, I_m) (default: round(obs_dim / 3), App. D.3 and its ablation)"""
-    kernel_width: float = 0.1
-    """entropy estimate: kernel bandwidth sigma_h as a fraction of the action half-range (App. D.1)"""
-    entropy_centers: Optional[int] = None
-    """entropy estimate: number M of generator samples forming the mixture (default: num_action_samples)"""
-    entropy_baselines: Optional[int] = None
-    """entropy estimate: number L of baseline samples the mixture is evaluated at (default: num_action_samples)"""
     hidden_sizes: Optional[Tuple[int, ...]] = None
     """hidden layer sizes of actor and critics (default: the per-task table ENV_DEFAULTS)"""
     activation: Optional[Literal["relu", "tanh"]] = None
@@ -128,8 +128,6 @@ def resolve_defaults(args):
         env = gym.make(args.env_id)
         args.latent_dim = max(1, round(env.observation_space.shape[0] / 3))
         env.close()
-    args.entropy_centers = args.entropy_centers or args.num_action_samples
-    args.entropy_baselines = args.entropy_baselines or args.num_action_samples
     return args
 
 
@@ -137,12 +135,14 @@ def check_args(args):
     """Reject bad input before any work: exit non-zero with one line that says what to change."""
     positive = ["total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
                 "target_network_frequency", "num_action_samples", "eval_frequency", "eval_episodes", "log_frequency",
-                "checkpoint_frequency", "latent_dim", "entropy_centers", "entropy_baselines"]
+                "checkpoint_frequency", "latent_dim"]
     for name in positive:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             sys.exit(f"error: --{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if args.hidden_sizes is not None and (len(args.hidden_sizes) == 0 or min(args.hidden_sizes) < 1):
         sys.exit(f"error: --hidden-sizes must be one or more positive integers, got {args.hidden_sizes}")
+    if args.entropy_samples < 2:
+        sys.exit(f"error: --entropy-samples must be at least 2 (each sample needs a neighbour), got {args.entropy_samples}")
     if not args.eta > 0:
         sys.exit(f"error: --eta (Wasserstein step size) must be > 0, got {args.eta}")
     if not args.entropy_scale >= 0:
@@ -150,8 +150,6 @@ def check_args(args):
     for name in ["policy_lr", "q_lr"]:
         if not getattr(args, name) > 0:
             sys.exit(f"error: --{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
-    if not args.kernel_width > 0:
-        sys.exit(f"error: --kernel-width (sigma_h) must be > 0, got {args.kernel_width}")
     if not 0 < args.tau <= 1:
         sys.exit(f"error: --tau must be in (0, 1], got {args.tau}")
     if args.gamma is not None and not 0 <= args.gamma <= 1:
@@ -255,6 +253,27 @@ def heat_step(actions, std, low, high):
     return (actions + std * torch.randn_like(actions)).clamp(low, high)
 
 
+def knn_entropy(x):
+    """Kozachenko-Leonenko nearest-neighbour entropy estimate (nats) of the N samples x: (..., N, d) -> (...):
+    H = psi(N) - psi(1) + log V_d + (d / N) sum_i log rho_i, rho_i the distance from x_i to its nearest neighbour and
+    V_d the unit ball's volume. Needs no density; its error is measured in README: Entropy estimate."""
+    n, d = x.shape[-2:]
+    sq_dist = (x.unsqueeze(-2) - x.unsqueeze(-3)).pow(2).sum(-1)  # exact, unlike cdist's matmul form at tiny spreads
+    sq_dist = sq_dist + torch.diag(torch.full((n,), float("inf"), device=x.device))  # not its own neighbour
+    log_rho = 0.5 * sq_dist.min(dim=-1).values.clamp_min(1e-30).log()
+    log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    return sum(1 / i for i in range(1, n)) + log_unit_ball + d * log_rho.mean(dim=-1)  # psi(N) - psi(1) = H_{N-1}
+
+
+def entropy_estimate(obs, actor, num_samples, heat_std):
+    """Entropy of the executed policy (actor, then heat noise; before clipping to the box) at each state, from
+    num_samples samples: obs (N, obs_dim) -> (N,)."""
+    with torch.no_grad():
+        noise = torch.randn(obs.shape[0], num_samples, actor.noise_dim, device=obs.device)
+        samples = actor(obs.unsqueeze(1), noise)
+        return knn_entropy(samples + heat_std * torch.randn_like(samples))
+
+
 def critic_target(next_obs, rewards, terminations, target_actor, qf_target, gamma, K, heat_std, single_q, bf16=False):
     """Multi-sample double-Q target (App. D.2.2): y = r + gamma (1 - d) mean_k min_i Q_i'(s', a'_k)."""
     with torch.no_grad():
@@ -267,7 +286,14 @@ def critic_target(next_obs, rewards, terminations, target_actor, qf_target, gamm
         return rewards + gamma * (1 - terminations) * next_q.mean(dim=1)
 
 
-def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, bf16=False):
+def rank_coupling(samples, targets):
+    """Pair the K samples of each state with the K targets, rank by rank in each dimension: the W2-optimal coupling of
+    every 1-D marginal (exact for a diagonal Gaussian). samples, targets: (B, K, d) -> targets reordered, (B, K, d)."""
+    ranks = samples.argsort(dim=1).argsort(dim=1)
+    return targets.sort(dim=1).values.gather(1, ranks)
+
+
+def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, matching="rank", bf16=False):
     """Action-gradient matching (§3.2, Prop. 1 eq. 7): move K samples per state along grad_a Q, then regress
     the actor onto the moved samples, re-forwarding the SAME noise. Returns the loss and the samples."""
     noise = torch.randn(obs.shape[0], K, actor.noise_dim, device=obs.device)
@@ -279,23 +305,14 @@ def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, bf16=False):
         q = qf(obs, noisy)  # (2, B, K)
         q = q[0] if single_q else q.min(dim=0).values
     (grad,) = torch.autograd.grad(q.sum(), noisy)
+    if matching == "pointwise":  # each sample onto its own moved copy: the heat noise averages out of the loss
+        targets = actions + eta * grad
+    else:  # §3.1's splitting: transport the heat-noised samples, then pair them with the actor's samples by rank
+        targets = rank_coupling(actions, noisy.detach() + eta * grad)
     margin = 1e-3 * (actor.high - actor.low)  # tanh can't reach the box edge: keep targets inside it
-    targets = (actions + eta * grad).clamp(actor.low + margin, actor.high - margin)
+    targets = targets.clamp(actor.low + margin, actor.high - margin)
     loss = (actor(obs.unsqueeze(1), noise) - targets).pow(2).sum(-1).mean()
     return loss, actions
-
-
-def entropy_estimate(obs, actor, M, L, bandwidth):
-    """Plug-in mixture entropy (App. D.1) of the Gaussian-convolved policy at each state, obs: (N, obs_dim) -> (N,).
-    H(s) = -(1/L) sum_l log (1/M) sum_j N(a_l; f(s, z_j), sigma_h^2 I), with a_l = f(s, z~_l) + sigma_h eps_l."""
-    with torch.no_grad():
-        z = torch.randn(obs.shape[0], M + L, actor.noise_dim, device=obs.device)
-        samples = actor(obs.unsqueeze(1), z)  # one batched generator call: (N, M + L, act_dim)
-        centers, baselines = samples[:, :M], samples[:, M:] + bandwidth * torch.randn_like(samples[:, M:])
-        scaled = (baselines.unsqueeze(2) - centers.unsqueeze(1)) / bandwidth  # (N, L, M, act_dim)
-        log_norm = torch.log(bandwidth).sum() + 0.5 * bandwidth.numel() * math.log(2 * math.pi)
-        log_p = torch.logsumexp(-0.5 * scaled.pow(2).sum(-1), dim=2) - math.log(M) - log_norm  # (N, L)
-        return -log_p.mean(dim=1)
 
 
 class ReplayBuffer:
@@ -483,8 +500,6 @@ def main(args):
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
     heat_std = (2 * args.entropy_scale * args.eta) ** 0.5  # §3.1 eq. 6: N(0, 2 lambda eta I)
     half_range = (actor.high - actor.low) / 2
-    bandwidth = args.kernel_width * half_range  # sigma_h, per action dimension
-    entropy_sum, entropy_count = torch.zeros((), device=device), 0
     bf16, K = args.autocast == "bf16", args.num_action_samples
     online_params = list(actor.parameters()) + list(qf.parameters())
     target_params = list(target_actor.parameters()) + list(qf_target.parameters())
@@ -500,7 +515,8 @@ def main(args):
         return q_values.detach().mean(dim=1), qf_losses.detach()
 
     def update_actor(obs):
-        actor_loss, samples = matching_loss(obs, actor, qf, args.eta, K, heat_std, args.single_q, bf16)
+        actor_loss, samples = matching_loss(obs, actor, qf, args.eta, K, heat_std, args.single_q, args.matching,
+                                            bf16)
         actor_optimizer.zero_grad()
         actor_loss.backward()
         actor_optimizer.step()
@@ -575,8 +591,7 @@ def main(args):
 
         # App. D.1: the entropy bonus of the current actor at s_t is stored in the reward, r~ = r + lambda H(s_t)
         entropy = entropy_estimate(torch.as_tensor(obs, dtype=torch.float32, device=device), actor,
-                                   args.entropy_centers, args.entropy_baselines, bandwidth)
-        entropy_sum, entropy_count = entropy_sum + entropy.sum(), entropy_count + len(entropy)
+                                   args.entropy_samples, heat_std)
         # TRY NOT TO MODIFY: truncated episodes bootstrap from their real final observation
         rb.add(obs, real_next_obs(next_obs, infos), actions, rewards + args.entropy_scale * entropy.cpu().numpy(),
                terminations)
@@ -602,10 +617,13 @@ def main(args):
                     writer.add_scalar(f"losses/{name}", value.item(), global_step)
                 # the actor's own spread (heat noise excluded), in units of the action half-range
                 writer.add_scalar("charts/action_std", (samples.std(dim=1) / half_range).mean().item(), global_step)
+                executed = heat_step(samples, heat_std, actor.low, actor.high)  # the policy the agent acts with
+                writer.add_scalar("charts/executed_action_std", (executed.std(dim=1) / half_range).mean().item(),
+                                  global_step)
+                entropy = entropy_estimate(data[0], actor, args.entropy_samples, heat_std).mean()
+                writer.add_scalar("charts/entropy_estimate", entropy.item(), global_step)
                 edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * half_range
                 writer.add_scalar("charts/action_edge_frac", edge.float().mean().item(), global_step)
-                writer.add_scalar("charts/entropy_estimate", entropy_sum.item() / entropy_count, global_step)
-                entropy_sum, entropy_count = torch.zeros((), device=device), 0
                 sps = int((global_step - sps_step) / (time.time() - start_time))
                 writer.add_scalar("charts/SPS", sps, global_step)
                 start_time, sps_step = time.time(), global_step

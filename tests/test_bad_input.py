@@ -21,11 +21,10 @@ CASES = [  # (flags, words the message must contain)
     (["--tau", "1.5"], ["--tau must be in (0, 1]"]),
     (["--gamma", "1.2"], ["--gamma must be in [0, 1]"]),
     (["--q-lr", "0"], ["--q-lr must be > 0"]),
+    (["--entropy-samples", "1"], ["--entropy-samples must be at least 2"]),
 ]
 IMPLICIT_CASES = [
     (["--latent-dim", "0"], ["--latent-dim must be a positive integer"]),
-    (["--kernel-width", "0"], ["--kernel-width (sigma_h) must be > 0"]),
-    (["--entropy-centers", "-1"], ["--entropy-centers must be a positive integer"]),
 ]
 
 
