@@ -7,7 +7,9 @@ usage() {
   cat <<'EOF'
 usage: bash benchmark.sh [options] [-- extra args for every run]
 
-  --scripts "A B"      scripts to run (default: both)
+  --scripts "A B"      scripts to run (default: both WPPG scripts); the baselines are "sac" and "ppo"
+                       (Stable-Baselines3, baselines/sb3_continuous_action.py)
+  --tag T              append T to the algorithm's name in run names (a variant: its flags go after --)
   --env-ids "A B"      env ids (default: the paper's six MuJoCo v5 tasks)
   --start-seed N       first seed (default 1)
   --num-seeds N        seeds per script and task (default 5, as in the paper)
@@ -23,6 +25,8 @@ usage: bash benchmark.sh [options] [-- extra args for every run]
 
 Finished runs are skipped, so running the same command again reruns only what failed or never ran.
 Example: bash benchmark.sh --num-seeds 3 -- --total-timesteps 1000000 --track --wandb-project-name wppg
+Example: bash benchmark.sh --scripts "wppg_continuous_action.py sac" --env-ids InvertedPendulum-v5 --tag lam0.1 \
+           -- --total-timesteps 20000 --learning-starts 1000 --entropy-scale 0.1
 EOF
 }
 
@@ -30,12 +34,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=${PYTHON:-python}
 SCRIPTS="wppg_continuous_action.py wppg_implicit_continuous_action.py"
 ENV_IDS="Hopper-v5 Walker2d-v5 HalfCheetah-v5 Reacher-v5 Swimmer-v5 Humanoid-v5"
-START_SEED=1 NUM_SEEDS=5 OUT=benchmark_runs WORKERS=$(nproc) DRY_RUN=0 SLURM=0 REPORT_ONLY=0 TASK=""
+TAG="" START_SEED=1 NUM_SEEDS=5 OUT=benchmark_runs WORKERS=$(nproc) DRY_RUN=0 SLURM=0 REPORT_ONLY=0 TASK=""
 PARTITION="" TIME=72:00:00 CPUS=1 GPUS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --scripts) SCRIPTS=$2; shift 2 ;;
     --env-ids) ENV_IDS=$2; shift 2 ;;
+    --tag) TAG=$2; shift 2 ;;
     --start-seed) START_SEED=$2; shift 2 ;;
     --num-seeds) NUM_SEEDS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
@@ -47,7 +52,7 @@ while [ $# -gt 0 ]; do
     --cpus) CPUS=$2; shift 2 ;;
     --gpus) GPUS=$2; shift 2 ;;
     --report) REPORT_ONLY=1; shift ;;
-    --task) TASK=$2; shift 2 ;;  # internal: run line TASK of $OUT/grid.tsv (used by the Slurm array)
+    --task) TASK=$2; shift 2 ;;  # internal: run line TASK of $GRID (used by the Slurm array)
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     *) echo "error: unknown option $1 (extra args for the runs go after --)" >&2; usage >&2; exit 2 ;;
@@ -57,8 +62,10 @@ for n in START_SEED NUM_SEEDS WORKERS CPUS GPUS; do
   [[ ${!n} =~ ^[0-9]+$ ]] || { echo "error: --$(echo "$n" | tr A-Z_ a-z-) must be a number, got '${!n}'" >&2; exit 2; }
 done
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+GRID="$OUT/grid${TAG:+-$TAG}.tsv"
 
-# One run = one line of $OUT/grid.tsv: its name (= its folder under $OUT), a tab, its command.
+# One run = one line of $GRID (grid.tsv, or grid-TAG.tsv with --tag, so that tagged grids share an --out):
+# its name (= its folder under $OUT), a tab, its command.
 # Each run works inside its own folder, so its TensorBoard files land in $OUT/<name>/runs/. Every run is
 # started with --resume auto: a run stopped after a checkpoint (preemption, SIGTERM) continues from it.
 run_one() {
@@ -74,28 +81,33 @@ run_one() {
 }
 
 if [ -n "$TASK" ]; then
-  IFS=$'\t' read -r name cmd < <(sed -n "${TASK}p" "$OUT/grid.tsv")
+  IFS=$'\t' read -r name cmd < <(sed -n "${TASK}p" "$GRID")
   run_one "$name" "$cmd"; exit $?
 fi
 if [ "$REPORT_ONLY" = 1 ]; then exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT"; fi
 
-: > "$OUT/grid.tsv"
+: > "$GRID"
+[[ $TAG =~ ^[A-Za-z0-9.=+-]*$ ]] || { echo "error: --tag may hold letters, digits and . = + - only" >&2; exit 2; }
 for script in $SCRIPTS; do
-  [ -f "$ROOT/$script" ] || { echo "error: no script $script in $ROOT" >&2; exit 2; }
+  case "$script" in  # the baselines run through one Stable-Baselines3 runner
+    sac|ppo) algo=$script; target=("$ROOT/baselines/sb3_continuous_action.py" --algo "$script") ;;
+    *) [ -f "$ROOT/$script" ] || { echo "error: no script $script in $ROOT (baselines: sac, ppo)" >&2; exit 2; }
+       algo=$(basename "${script%_continuous_action.py}"); target=("$ROOT/$script") ;;
+  esac
+  [ -n "$TAG" ] && algo+="-$TAG"
   for env_id in $ENV_IDS; do
     for ((seed = START_SEED; seed < START_SEED + NUM_SEEDS; seed++)); do
-      algo=${script%_continuous_action.py}
-      cmd=$(printf 'OMP_NUM_THREADS=%q %q %q --env-id %q --seed %q --resume auto' "$CPUS" "$PYTHON" "$ROOT/$script" \
-        "$env_id" "$seed")
+      cmd=$(printf 'OMP_NUM_THREADS=%q %q' "$CPUS" "$PYTHON")$(printf ' %q' "${target[@]}")
+      cmd+=$(printf ' --env-id %q --seed %q --resume auto' "$env_id" "$seed")
       [ $# -gt 0 ] && cmd+=$(printf ' %q' "$@")
-      printf '%s\t%s\n' "${algo}__${env_id//:/_}__${seed}" "$cmd" >> "$OUT/grid.tsv"
+      printf '%s\t%s\n' "${algo}__${env_id//:/_}__${seed}" "$cmd" >> "$GRID"
     done
   done
 done
-total=$(wc -l < "$OUT/grid.tsv")
+total=$(wc -l < "$GRID")
 
 if [ "$DRY_RUN" = 1 ]; then
-  while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || echo "$cmd"; done < "$OUT/grid.tsv"
+  while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || echo "$cmd"; done < "$GRID"
   exit 0
 fi
 
@@ -106,7 +118,7 @@ if [ "$SLURM" = 1 ]; then
         --output="$OUT/slurm-%A_%a.out" --chdir="$OUT")
   [ -n "$PARTITION" ] && opts+=(--partition="$PARTITION")
   [ "$GPUS" -gt 0 ] && opts+=(--gpus="$GPUS")
-  job=$(sbatch --parsable "${opts[@]}" --wrap "bash $(printf %q "$ROOT/benchmark.sh") --out $(printf %q "$OUT") --task \$SLURM_ARRAY_TASK_ID") \
+  job=$(sbatch --parsable "${opts[@]}" --wrap "bash $(printf %q "$ROOT/benchmark.sh") --out $(printf %q "$OUT") --tag $(printf %q "$TAG") --task \$SLURM_ARRAY_TASK_ID") \
     || { echo "error: sbatch failed" >&2; exit 1; }
   echo "submitted job array $job: $total runs (finished ones exit at once)"
   echo "follow it:     squeue -j $job    and    tail -f $OUT/*/log.txt"
@@ -117,9 +129,9 @@ fi
 echo "running $total runs, $WORKERS at a time; logs in $OUT/<run>/log.txt"
 export -f run_one && export OUT
 start=$(date +%s)
-tr '\t' '\n' < "$OUT/grid.tsv" | xargs -d '\n' -n 2 -P "$WORKERS" bash -c 'run_one "$1" "$2"' _
+tr '\t' '\n' < "$GRID" | xargs -d '\n' -n 2 -P "$WORKERS" bash -c 'run_one "$1" "$2"' _
 failed=()
-while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || failed+=("$name"); done < "$OUT/grid.tsv"
+while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || failed+=("$name"); done < "$GRID"
 echo "wall time: $(( $(date +%s) - start )) s"
 "$PYTHON" "$ROOT/benchmark_report.py" "$OUT" || echo "warning: the report failed" >&2
 if [ ${#failed[@]} -gt 0 ]; then

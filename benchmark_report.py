@@ -1,11 +1,19 @@
-"""Results of a benchmark.sh grid, from the runs' TensorBoard files (no network): a Markdown table and a figure.
+"""Results of a benchmark.sh grid, from the runs' TensorBoard files (no network), with rliable's statistics
+(Agarwal et al. 2021: interquartile mean, stratified-bootstrap 95 % confidence intervals, performance profiles).
 
-    python benchmark_report.py benchmark_runs     # writes benchmark_runs/results.md and learning_curves.png
+    python benchmark_report.py benchmark_runs     # or: bash benchmark.sh --out benchmark_runs --report
 
 A run is the folder <algo>__<env>__<seed> that benchmark.sh made; only finished runs (with a `done` file) count.
-Table: per task and algorithm, mean ± std over seeds of the final evaluation return and of the mean of the last
-10 training episodes. Figure: one panel per task, the mean evaluation return over seeds and its min-max band.
+Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a step logged twice, as
+after a resume, keeps its last value), and a task uses the steps that all of its runs reached.
+Writes to the grid's folder:
+- results.md / results.csv: per task and algorithm, the IQM of the final evaluation with its 95 % CI, the mean of
+  the last 10 training episodes, runs and steps; then, where algorithms cover every task, the aggregate IQM of the
+  per-task normalised score ((return - task min) / (task max - task min), min and max over all runs in the report);
+- learning_curves.png: per task, the IQM of the evaluation return against env steps, with its 95 % CI band;
+- aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs above each score).
 """
+import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -15,65 +23,151 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from rliable import library as rly  # noqa: E402
+from rliable import metrics, plot_utils  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+REPS = 5000  # bootstrap resamples
 
 
 def read_run(run_folder):
-    """(eval steps, eval returns, training episode returns) of one benchmark run."""
-    (tb_dir,) = (run_folder / "runs").iterdir()
-    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    evals = acc.Scalars("eval/episodic_return")
-    train = [e.value for e in acc.Scalars("charts/episodic_return")]
-    return np.array([e.step for e in evals]), np.array([e.value for e in evals]), np.array(train)
+    """({eval step: return}, [training episode returns]) of one benchmark run, over all its TensorBoard files."""
+    evals, train = {}, []
+    for tb_dir in sorted((run_folder / "runs").iterdir()):
+        acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
+        acc.Reload()
+        for event in sorted(acc.Scalars("eval/episodic_return"), key=lambda e: e.wall_time):
+            evals[event.step] = event.value  # a later event at the same step (a resumed run) replaces the earlier
+        if "charts/episodic_return" in acc.Tags()["scalars"]:
+            train += [e.value for e in acc.Scalars("charts/episodic_return")]
+    return evals, np.array(train)
 
 
 def collect(out):
-    runs = defaultdict(list)  # (env, algo) -> [(steps, evals, train)]
+    runs = defaultdict(list)  # (env, algo) -> [(evals, train)]
     for folder in sorted(Path(out).iterdir()):
-        if (folder / "done").exists():
+        if folder.is_dir() and (folder / "done").exists():
             algo, env_id, _seed = folder.name.split("__")
             runs[(env_id, algo)].append(read_run(folder))
     return runs
 
 
-def table(runs):
-    lines = ["| task | algorithm | final eval return | last-10 train return | seeds | steps |", "|---|---|---|---|---|---|"]
-    for (env_id, algo), seeds in sorted(runs.items()):
-        final = np.array([evals[-1] for _, evals, _ in seeds])
-        last10 = np.array([train[-10:].mean() if len(train) else np.nan for _, _, train in seeds])
-        steps = int(min(steps[-1] for steps, _, _ in seeds))
-        lines.append(f"| {env_id} | {algo} | {final.mean():.1f} ± {final.std():.1f} | "
-                     f"{last10.mean():.1f} ± {last10.std():.1f} | {len(seeds)} | {steps:,} |")
+def aligned(runs, env_id):
+    """{algo: (steps, returns (runs, steps))} on the eval steps that every run of this task reached."""
+    task = {algo: seeds for (env, algo), seeds in runs.items() if env == env_id}
+    steps = sorted(set.intersection(*(set(evals) for seeds in task.values() for evals, _ in seeds)))
+    return {algo: (np.array(steps), np.array([[evals[s] for s in steps] for evals, _ in seeds]))
+            for algo, seeds in task.items()}
+
+
+def iqm_with_ci(score_dict):
+    """{algo: scores (runs, tasks)} -> {algo: (IQM, CI low, CI high)}, stratified bootstrap over runs per task."""
+    point, interval = rly.get_interval_estimates(score_dict, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=REPS,
+                                                 random_state=np.random.RandomState(0))
+    return {algo: (point[algo][0], *interval[algo][:, 0]) for algo in score_dict}
+
+
+def report(runs):
+    env_ids = sorted({env for env, _ in runs})
+    rows, curves, finals = [], {}, {}
+    for env_id in env_ids:
+        curves[env_id] = aligned(runs, env_id)
+        if not len(next(iter(curves[env_id].values()))[0]):
+            print(f"warning: {env_id}: its runs share no evaluation step; left out", file=sys.stderr)
+            continue
+        finals[env_id] = {algo: returns[:, -1] for algo, (_, returns) in curves[env_id].items()}
+        stats = iqm_with_ci({algo: final[:, None] for algo, final in finals[env_id].items()})
+        for algo, (steps, returns) in sorted(curves[env_id].items()):
+            last10 = np.mean([train[-10:].mean() for _, train in runs[(env_id, algo)] if len(train)])
+            rows.append(dict(task=env_id, algorithm=algo, iqm=stats[algo][0], ci_low=stats[algo][1],
+                             ci_high=stats[algo][2], last10_train=last10, runs=len(returns), steps=int(steps[-1])))
+    return rows, curves, finals
+
+
+def normalised(finals):
+    """{algo: (runs, tasks)} of per-task min-max normalised final returns, for algorithms that cover every task."""
+    tasks = sorted(finals)
+    algos = [a for a in sorted({a for f in finals.values() for a in f}) if all(a in finals[t] for t in tasks)]
+    out = {}
+    for algo in algos:
+        n = min(len(finals[t][algo]) for t in tasks)  # rliable needs as many runs in every task
+        columns = []
+        for t in tasks:
+            everything = np.concatenate(list(finals[t].values()))
+            low, high = everything.min(), everything.max()
+            columns.append((finals[t][algo][:n] - low) / max(high - low, 1e-8))
+        out[algo] = np.stack(columns, axis=1)
+    return out
+
+
+def markdown(rows, aggregate):
+    lines = ["| task | algorithm | final eval return, IQM [95 % CI] | last-10 train return (mean) | runs | steps |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['algorithm']} | {r['iqm']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}] | "
+                     f"{r['last10_train']:.1f} | {r['runs']} | {r['steps']:,} |")
+    if aggregate:
+        lines += ["", "| algorithm | normalised score over tasks, IQM [95 % CI] |", "|---|---|"]
+        lines += [f"| {algo} | {iqm:.3f} [{low:.3f}, {high:.3f}] |" for algo, (iqm, low, high) in aggregate.items()]
     return "\n".join(lines)
 
 
-def figure(runs, path):
-    env_ids = sorted({env_id for env_id, _ in runs})
-    fig, axes = plt.subplots(1, len(env_ids), figsize=(4.5 * len(env_ids), 3.5), squeeze=False)
-    for ax, env_id in zip(axes[0], env_ids):
-        for (task, algo), seeds in sorted(runs.items()):
-            if task != env_id:
+def curve_figure(curves, path):
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.8 * len(curves), 3.6), squeeze=False)
+    for ax, (env_id, task) in zip(axes[0], sorted(curves.items())):
+        for algo, (steps, returns) in sorted(task.items()):
+            if not len(steps):
                 continue
-            n = min(len(steps) for steps, _, _ in seeds)  # seeds share evaluation steps; cut to the shortest
-            steps, returns = seeds[0][0][:n], np.stack([evals[:n] for _, evals, _ in seeds])
-            ax.plot(steps, returns.mean(0), label=f"{algo} ({len(seeds)} seeds)")
-            ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.2)
-        ax.set(title=env_id, xlabel="env steps", ylabel="eval return")
-        ax.legend(fontsize=8)
+            point, interval = rly.get_interval_estimates(
+                {algo: returns[:, None, :]},
+                lambda x: np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])]),
+                reps=REPS // 5, random_state=np.random.RandomState(0))
+            ax.plot(steps, point[algo], label=f"{algo} ({len(returns)} runs)")
+            ax.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2)
+        ax.set(title=env_id, xlabel="env steps", ylabel="eval return (IQM, 95 % CI)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def aggregate_figure(scores, aggregate, path):
+    taus = np.linspace(0, 1, 41)
+    profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=REPS // 5)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    names = list(aggregate)
+    ax1.barh(names, [aggregate[a][2] - aggregate[a][1] for a in names], left=[aggregate[a][1] for a in names],
+             alpha=0.4)
+    ax1.scatter([aggregate[a][0] for a in names], names, color="k", zorder=3)
+    ax1.set(xlabel="normalised score, IQM and 95 % CI", xlim=(0, 1))
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax2,
+                                         xlabel="normalised score (tau)", ylabel="fraction of runs > tau")
+    ax2.legend(names, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(out):
     runs = collect(out)
     if not runs:
         sys.exit(f"error: no finished runs in {out}")
-    text = table(runs)
+    rows, curves, finals = report(runs)
+    scores = normalised(finals) if finals else {}
+    aggregate = iqm_with_ci(scores) if scores else {}
+    text = markdown(rows, aggregate)
     Path(out, "results.md").write_text(text + "\n")
-    figure(runs, Path(out, "learning_curves.png"))
+    with open(Path(out, "results.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    curve_figure(curves, Path(out, "learning_curves.png"))
+    written = ["results.md", "results.csv", "learning_curves.png"]
+    if aggregate:
+        aggregate_figure(scores, aggregate, Path(out, "aggregate.png"))
+        written.append("aggregate.png")
     print(text)
-    print(f"\nwrote {Path(out, 'results.md')} and {Path(out, 'learning_curves.png')}")
+    print(f"\nwrote {', '.join(str(Path(out, name)) for name in written)}")
 
 
 if __name__ == "__main__":

@@ -41,12 +41,13 @@ def test_default_grid_is_the_papers(tmp_path):
 def test_tiny_grid_table_and_figure(tmp_path):
     result = benchmark("--out", tmp_path, "--env-ids", ENVS, "--num-seeds", 2, "--workers", 2, "--", *TINY)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line for line in (tmp_path / "results.md").read_text().splitlines()[2:]]
+    rows = (tmp_path / "results.md").read_text().split("\n\n")[0].splitlines()[2:]  # the per-task table
     assert [row.split(" | ")[:2] for row in rows] == [["| Hopper-v5", "wppg"], ["| Hopper-v5", "wppg_implicit"],
                                                        ["| InvertedPendulum-v5", "wppg"],
                                                        ["| InvertedPendulum-v5", "wppg_implicit"]]
     assert all(row.endswith("| 2 | 300 |") for row in rows)
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
+    assert (tmp_path / "aggregate.png").stat().st_size > 10_000  # both algorithms cover both tasks
 
 
 def test_failed_run_is_reported_and_rerun_alone(tmp_path):

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
+# Each variant is a tagged grid in one --out folder; rerunning this file resumes what stopped and skips what finished.
+#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default) ...; then: bash benchmark.sh --out benchmark_runs/study --report
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmark_runs/study}
+IP=(--env-ids InvertedPendulum-v5 --num-seeds 5 --out "$OUT")
+BUDGET=(--total-timesteps 20000 --learning-starts 1000 --eval-frequency 2000)
+WPPG=(--checkpoint-frequency 5000)
+
+case "${1:-1}" in
+  1)  # SAC as the paper runs it (fixed alpha 0.2), then WPPG's matching: pointwise at the reconstructed lambda, against
+      # rank (accumulating) at lambda = 0.2, SAC's alpha: the policy's fixed point is exp(Q/lambda), SAC's exp(Q/alpha)
+    bash benchmark.sh --scripts sac "${IP[@]}" --workers 2 -- "${BUDGET[@]}"
+    bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag pointwise-lam1e-4 \
+      -- "${BUDGET[@]}" "${WPPG[@]}" --matching pointwise --entropy-scale 1e-4 &
+    bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam0.2 \
+      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2 &
+    wait ;;
+  *) echo "error: unknown chunk $1" >&2; exit 2 ;;
+esac

@@ -1,0 +1,88 @@
+"""The paper's comparison in one harness: the Stable-Baselines3 baselines log like the WPPG scripts, benchmark.sh
+runs them, and benchmark_report.py's rliable statistics are right on logs with known values."""
+import csv
+import math
+
+import numpy as np
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+from conftest import ROOT, load_script, only_run_dir, run_script, scalars
+from test_benchmark import benchmark
+
+report = load_script("benchmark_report.py")
+
+
+@pytest.mark.parametrize("algo", ["sac", "ppo"])
+def test_baseline_writes_the_scripts_tags_at_the_scripts_steps(algo, tmp_path):
+    result = run_script("baselines/sb3_continuous_action.py", "--algo", algo, "--env-id", "InvertedPendulum-v5",
+                        "--total-timesteps", 600, "--learning-starts", 200, "--eval-frequency", 300,
+                        "--eval-episodes", 2, "--resume", "auto", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert only_run_dir(tmp_path).name.startswith(f"InvertedPendulum-v5__{algo}__1__")
+    logged = scalars(only_run_dir(tmp_path))
+    assert [step for step, _ in logged["eval/episodic_return"]] == [300, 600]
+    assert [step for step, _ in logged["charts/SPS"]] == list(range(100, 700, 100))
+    assert len(logged["charts/episodic_return"]) > 5  # InvertedPendulum's early episodes are short
+    assert all(0 < value <= 1000 for _, value in logged["eval/episodic_return"])
+    if algo == "sac":  # SB3's training losses, from the first update on
+        assert all(math.isfinite(v) for _, v in logged["losses/critic_loss"])
+        assert logged["losses/ent_coef"][0][1] == pytest.approx(0.2)  # fixed, not tuned
+
+
+def test_dry_run_lists_the_baselines(tmp_path):
+    result = benchmark("--out", tmp_path, "--scripts", "wppg_continuous_action.py sac ppo", "--env-ids",
+                       "Hopper-v5", "--num-seeds", 1, "--tag", "v1", "--dry-run", "--", "--total-timesteps", 1000)
+    assert result.returncode == 0, result.stderr
+    assert [line.split(" --env-id")[0].split(" ", 2)[2] for line in result.stdout.splitlines()] == [
+        str(ROOT / "wppg_continuous_action.py"), f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo sac",
+        f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo ppo"]
+    names = [line.split("\t")[0] for line in (tmp_path / "grid-v1.tsv").read_text().splitlines()]
+    assert names == ["wppg-v1__Hopper-v5__1", "sac-v1__Hopper-v5__1", "ppo-v1__Hopper-v5__1"]
+
+
+def fake_run(out, name, evals, resumed_from=None):
+    """A finished benchmark run whose TensorBoard file holds the given {step: eval return}. With resumed_from, the
+    run logs 999 from that step on, then is "resumed" there (purge_step) and logs the given values again."""
+    run_dir = out / name / "runs" / f"{name}__0"
+    writer = SummaryWriter(str(run_dir))
+    for step, value in evals.items():
+        writer.add_scalar("eval/episodic_return", 999.0 if resumed_from and step >= resumed_from else value, step)
+        writer.add_scalar("charts/episodic_return", value, step)
+    writer.close()
+    if resumed_from:
+        writer = SummaryWriter(str(run_dir), purge_step=resumed_from)
+        for step, value in evals.items():
+            if step >= resumed_from:
+                writer.add_scalar("eval/episodic_return", value, step)
+        writer.close()
+    (out / name / "done").touch()
+
+
+def test_report_iqm_ci_alignment_and_figures(tmp_path):
+    finals = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]
+    for seed, final in enumerate(finals, 1):  # "a": evaluations every 2,000 steps; seed 1 resumed at 4,000
+        fake_run(tmp_path, f"a__Task-v0__{seed}", {2000: 1.0, 4000: final}, resumed_from=4000 if seed == 1 else None)
+        # "b": every 1,000 steps, and seed 8 ran longer: the task is cut to the steps all runs reached
+        b_evals = {s: 5.0 for s in range(1000, 5000, 1000)} | ({5000: 1e6} if seed == 8 else {})
+        fake_run(tmp_path, f"b__Task-v0__{seed}", b_evals)
+        fake_run(tmp_path, f"a__Other-v0__{seed}", {2000: float(seed)})
+        fake_run(tmp_path, f"b__Other-v0__{seed}", {2000: 0.0})
+    report.main(tmp_path)
+    rows = {(r["task"], r["algorithm"]): r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    a = rows[("Task-v0", "a")]
+    assert float(a["iqm"]) == pytest.approx(35.0)  # mean of the middle half: 20, 30, 40, 50
+    assert int(a["steps"]) == 4000 and int(rows[("Task-v0", "b")]["steps"]) == 4000
+    assert float(rows[("Task-v0", "b")]["iqm"]) == pytest.approx(5.0)  # not the 1e6 of the longer run
+    # the 95 % CI of a percentile bootstrap over the 8 runs, computed here by hand
+    rng = np.random.default_rng(0)
+    resampled = np.sort(rng.choice(finals, size=(20000, 8)), axis=1)[:, 2:6].mean(axis=1)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    assert float(a["ci_low"]) == pytest.approx(low, abs=2.0) and float(a["ci_high"]) == pytest.approx(high, abs=2.0)
+    text = (tmp_path / "results.md").read_text()
+    # normalised per task by the min and max over all its runs (Task: 0 and 70, Other: 0 and 8); the IQM over
+    # 8 runs x 2 tasks is the mean of the middle 8 of those 16 scores
+    scores = np.sort(np.concatenate([np.array(finals) / 70, np.arange(1, 9) / 8]))
+    assert f"| a | {scores[4:12].mean():.3f} [" in text
+    for figure in ["learning_curves.png", "aggregate.png"]:
+        assert (tmp_path / figure).stat().st_size > 10_000
