@@ -190,10 +190,31 @@ def make_env(env_id, seed, capture_video=False, video_folder=None, video_every=1
     return thunk
 
 
+class InplaceTanh(torch.autograd.Function):
+    """tanh in place, as 2 sigmoid(2x) - 1 (equal to torch.tanh within 2e-7), with torch.tanh's backward from the
+    output. Twice as fast as torch.tanh_ on our CPU, where tanh took half of a (64, 64) update (README: Speed)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.mark_dirty(x)
+        y = x.mul_(2).sigmoid_().mul_(2).sub_(1)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.ops.aten.tanh_backward(grad, *ctx.saved_tensors)  # grad * (1 - y^2) in one pass
+
+
+class Tanh(nn.Module):
+    def forward(self, x):
+        return InplaceTanh.apply(x)
+
+
 def mlp(in_dim, out_dim, hidden_sizes, activation):
     layers = []
     for size in hidden_sizes:
-        layers += [nn.Linear(in_dim, size), nn.ReLU() if activation == "relu" else nn.Tanh()]
+        layers += [nn.Linear(in_dim, size), nn.ReLU() if activation == "relu" else Tanh()]
         in_dim = size
     return nn.Sequential(*layers, nn.Linear(in_dim, out_dim))
 
@@ -205,7 +226,7 @@ class SoftQNetworks(nn.Module):
     def __init__(self, obs_dim, act_dim, hidden_sizes, activation):
         super().__init__()
         sizes = [obs_dim + act_dim, *hidden_sizes, 1]
-        self.obs_dim, self.activation = obs_dim, torch.relu_ if activation == "relu" else torch.tanh_  # in place
+        self.obs_dim, self.activation = obs_dim, torch.relu_ if activation == "relu" else InplaceTanh.apply
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation
@@ -313,6 +334,13 @@ def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, matching="rank", b
     targets = targets.clamp(actor.low + margin, actor.high - margin)
     loss = (actor(obs.unsqueeze(1), noise) - targets).pow(2).sum(-1).mean()
     return loss, actions
+
+
+def polyak_update(target_params, online_params, tau):
+    """target <- (1 - tau) target + tau online, one fused call. Under no_grad: else every target parameter joins the
+    autograd graph of its online parameter, and the graph grows by one node per tensor every step."""
+    with torch.no_grad():
+        torch._foreach_lerp_(target_params, online_params, tau)
 
 
 class ReplayBuffer:
@@ -599,7 +627,7 @@ def main(args):
             if (global_step - args.learning_starts) % args.policy_frequency == 0:
                 actor_loss, samples = update_actor(data[0])
             if global_step % args.target_network_frequency == 0:
-                torch._foreach_lerp_(target_params, online_params, args.tau)  # Polyak averaging, one fused call
+                polyak_update(target_params, online_params, args.tau)
             finite = torch.isfinite(torch.cat([qf_losses, actor_loss.view(1)]))  # no host sync
             first_nonfinite = torch.where((first_nonfinite < 0) & ~finite, global_step, first_nonfinite)
 

@@ -2,6 +2,7 @@
 (the scripts as of BASELINE_REF) and a plain matmul, all measured in this one run on this machine.
 
     OMP_NUM_THREADS=1 python benchmarks/speed.py                 # Hopper-v5, one thread, ~10 minutes
+    OMP_NUM_THREADS=1 python benchmarks/speed.py --env-id Walker2d-v5 --baseline-ref f04e61d --configs plain fp32 plain fp32
     python benchmarks/speed.py --configs fp32 bf16 --updates 100   # a subset
 
 Each configuration trains for `learning_starts` random steps, then `updates` steps with one update each; SPS is
@@ -31,8 +32,8 @@ SCRIPTS = {"wppg": "wppg_continuous_action.py", "wppg_i": "wppg_implicit_continu
 # plain_malloc: the plain scripts with the allocator settings the scripts now make (manage_freed_memory), to
 # separate that gain from the critics' restructuring
 GLIBC_KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
-CONFIGS = {"plain": [], "plain_malloc": [], "fp32": [], "bf16": ["--autocast", "bf16"], "compile": ["--compile"],
-           "compile_bf16": ["--compile", "--autocast", "bf16"]}
+CONFIGS = {"plain": [], "plain_malloc": [], "fp32": [], "pointwise": ["--matching", "pointwise"],
+           "bf16": ["--autocast", "bf16"], "compile": ["--compile"], "compile_bf16": ["--compile", "--autocast", "bf16"]}
 
 
 def mlp_flops(sizes):
@@ -49,21 +50,22 @@ def flops_per_step(name, obs_dim, act_dim, hidden, K=32, B=256):
     else:
         latent = max(1, round(obs_dim / 3))
         actor, actor_rows = mlp_flops([obs_dim + latent, *hidden, act_dim]), B * K
-        per_env_step = actor * (1 + 2 * K)  # acting + entropy estimate on M + L = 2K samples
+        per_env_step = actor * (1 + 64)  # acting + entropy estimate on 64 samples
     target = actor * actor_rows + 2 * critic * B * K
     critic_loss = 3 * 2 * critic * B
     matching = actor * actor_rows + 2 * 2 * critic * B * K + 3 * actor * actor_rows
     return per_env_step + target + critic_loss + matching
 
 
-def matmul_gflops(dtype, rows=8192, width=256, repeats=50):
-    a, b = torch.randn(rows, width, dtype=dtype), torch.randn(width, width, dtype=dtype)
+def matmul_gflops(dtype, width, rows=8192, repeats=50):
+    """The critics' hidden layer as the scripts run it: both critics' (B K, width) @ (width, width) in one bmm."""
+    a, b = torch.randn(2, rows, width, dtype=dtype), torch.randn(2, width, width, dtype=dtype)
     for _ in range(5):
-        a @ b
+        torch.bmm(a, b)
     start = time.perf_counter()
     for _ in range(repeats):
-        a @ b
-    return 2 * rows * width * width * repeats / (time.perf_counter() - start) / 1e9
+        torch.bmm(a, b)
+    return 2 * 2 * rows * width * width * repeats / (time.perf_counter() - start) / 1e9
 
 
 def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, extra_env=None):
@@ -100,8 +102,10 @@ def main():
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     wppg = load_script(SCRIPTS["wppg"])
     hidden = wppg.resolve_defaults(wppg.Args(env_id=opts.env_id)).hidden_sizes
-    fp32, bf16 = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
-    print(f"threads={torch.get_num_threads()} matmul 8192x256 @ 256x256: fp32 {fp32:.1f} GFLOP/s, bf16 {bf16:.1f} GFLOP/s")
+    width = hidden[-1]
+    fp32, bf16 = matmul_gflops(torch.float32, width), matmul_gflops(torch.bfloat16, width)
+    print(f"threads={torch.get_num_threads()} matmul 2 x (8192x{width} @ {width}x{width}): fp32 {fp32:.1f} GFLOP/s, "
+          f"bf16 {bf16:.1f} GFLOP/s")
     print(f"\n{opts.env_id}, K=32, batch 256, hidden {hidden}, {opts.updates} updates per config\n")
     print("| script | config | SPS | ms/step | GFLOP/step | GFLOP/s | % of matmul | speedup vs plain |")
     print("|---|---|---|---|---|---|---|---|")
@@ -126,14 +130,14 @@ def main():
     implicit = load_script(SCRIPTS["wppg_i"])
     args = implicit.resolve_defaults(implicit.Args(env_id=opts.env_id))
     actor = implicit.Actor(obs_dim, env.action_space, args.hidden_sizes, args.activation, args.latent_dim)
-    obs, bandwidth = torch.randn(1, obs_dim), torch.full((act_dim,), 0.1)
-    with torch.no_grad():
-        for _ in range(20):
-            implicit.entropy_estimate(obs, actor, 32, 32, bandwidth)
-        start = time.perf_counter()
-        for _ in range(500):
-            implicit.entropy_estimate(obs, actor, 32, 32, bandwidth)
-    print(f"\nWPPG-I entropy estimate, one state, M = L = 32: {(time.perf_counter() - start) / 500 * 1000:.2f} ms per env step")
+    obs = torch.randn(1, obs_dim)
+    for _ in range(20):
+        implicit.entropy_estimate(obs, actor, args.entropy_samples, 0.01)
+    start = time.perf_counter()
+    for _ in range(500):
+        implicit.entropy_estimate(obs, actor, args.entropy_samples, 0.01)
+    print(f"\nWPPG-I entropy estimate, one state, {args.entropy_samples} samples: "
+          f"{(time.perf_counter() - start) / 500 * 1000:.2f} ms per env step")
 
     env = gym.make(opts.memory_env_id)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

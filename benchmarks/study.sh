@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning this file resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default) ...; then: bash benchmark.sh --out benchmark_runs/study --report
+#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default), baselines; then: bash benchmark.sh --out benchmark_runs/study --report
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmark_runs/study}
@@ -18,5 +18,10 @@ case "${1:-1}" in
     bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam0.2 \
       -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2 &
     wait ;;
+  baselines)  # the baselines' own check (SAC self-tuned, PPO; Hopper at a budget this machine finishes: 50k steps)
+    bash benchmark.sh --scripts ppo "${IP[@]}" --workers 1 -- "${BUDGET[@]}"
+    bash benchmark.sh --scripts sac "${IP[@]}" --workers 1 --tag auto -- "${BUDGET[@]}" --autotune
+    bash benchmark.sh --scripts "sac ppo" --env-ids Hopper-v5 --num-seeds 3 --out "$OUT" --workers 1 \
+      -- --total-timesteps 50000 --eval-frequency 5000 ;;
   *) echo "error: unknown chunk $1" >&2; exit 2 ;;
 esac

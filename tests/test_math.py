@@ -204,3 +204,15 @@ def test_per_task_table_and_flags_override():
     swimmer = wppg.resolve_defaults(wppg.Args(env_id="Swimmer-v5"))
     assert (swimmer.hidden_sizes, swimmer.activation, swimmer.gamma) == ((64, 64), "tanh", 0.9999)
     assert wppg.resolve_defaults(wppg.Args(env_id="Swimmer-v5", gamma=0.9)).gamma == 0.9
+
+
+@pytest.mark.parametrize("module", [wppg, wppg_i], ids=["wppg", "wppg_i"])
+def test_polyak_update_averages_outside_autograd(module):
+    online, target = make_actor(module), make_actor(module)
+    target.requires_grad_(False)
+    expected = [0.9 * t + 0.1 * o for t, o in zip(target.parameters(), online.parameters())]
+    for _ in range(2):  # the second call would extend a graph made by the first
+        module.polyak_update(list(target.parameters()), list(online.parameters()), 0.1)
+    for param, want in zip(target.parameters(), expected):
+        assert param.grad_fn is None and not param.requires_grad
+    assert torch.allclose(next(target.parameters()), 0.9 * expected[0].detach() + 0.1 * next(online.parameters()).detach())
