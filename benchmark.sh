@@ -92,7 +92,7 @@ for script in $SCRIPTS; do
   case "$script" in  # the baselines run through one Stable-Baselines3 runner
     sac|ppo) algo=$script; target=("$ROOT/baselines/sb3_continuous_action.py" --algo "$script") ;;
     *) [ -f "$ROOT/$script" ] || { echo "error: no script $script in $ROOT (baselines: sac, ppo)" >&2; exit 2; }
-       algo=$(basename "${script%_continuous_action.py}"); target=("$ROOT/$script") ;;
+       algo=$(basename "$script" .py); algo=${algo%_continuous_action}; target=("$ROOT/$script") ;;
   esac
   [ -n "$TAG" ] && algo+="-$TAG"
   for env_id in $ENV_IDS; do

@@ -1,0 +1,100 @@
+"""Variants of WPPG (explicit actor) that only the "Does it learn?" study needs (README): each bridges one component
+from WPPG toward SAC. The script is wppg_continuous_action.py with some of its functions replaced; everything else,
+flags included, is the script's.
+
+    python benchmarks/study_variants.py --variants soft-target -- --env-id InvertedPendulum-v5 --entropy-scale 0.2
+    python benchmarks/study_variants.py --variants soft-target sac-actor -- --eta 1e-6 ...   # SAC in WPPG's harness
+
+  soft-target     the critic target subtracts lambda log pi(a'|s') (SAC's soft target; the explicit actor's
+                  closed-form tanh-Gaussian density, App. D.1, of the sample before the heat noise)
+  entropy-reward  store r + lambda H(s) with the nearest-neighbour estimate, as WPPG-I does (App. D.1)
+  sac-actor       SAC's actor loss, mean_k [lambda log pi(a_k|s) - min Q(s, a_k)] over K reparameterised samples,
+                  in place of action-gradient matching (the heat noise then only acts when sampling: pass a tiny
+                  --eta to remove it)
+"""
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import torch
+import tyro
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from conftest import load_script  # noqa: E402
+
+wppg = load_script("wppg_continuous_action.py")
+
+
+def sample_with_log_prob(actor, obs, noise):
+    """Actions (B, K, d) of the explicit actor for the given noise, and their log-density under the tanh-Gaussian."""
+    mean, log_std = actor.net(obs.unsqueeze(1)).chunk(2, dim=-1)
+    log_std = wppg.LOG_STD_MIN + 0.5 * (wppg.LOG_STD_MAX - wppg.LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+    u = mean + log_std.exp() * noise
+    actions = actor.low + (actor.high - actor.low) * (torch.tanh(u) + 1) / 2
+    log_gauss = -0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
+    log_jacobian = torch.log((actor.high - actor.low) / 2 * (1 - torch.tanh(u).pow(2)) + 1e-6)  # da/du
+    return actions, (log_gauss - log_jacobian).sum(-1)
+
+
+def soft_critic_target(lam):
+    def critic_target(next_obs, rewards, terminations, target_actor, qf_target, gamma, K, heat_std, single_q,
+                      bf16=False):
+        with torch.no_grad():
+            noise = torch.randn(next_obs.shape[0], K, target_actor.noise_dim, device=next_obs.device)
+            next_actions, log_prob = sample_with_log_prob(target_actor, next_obs, noise)
+            next_actions = wppg.heat_step(next_actions, heat_std, target_actor.low, target_actor.high)
+            next_q = qf_target(next_obs, next_actions)
+            next_q = next_q[0] if single_q else next_q.min(dim=0).values
+            return rewards + gamma * (1 - terminations) * (next_q - lam * log_prob).mean(dim=1)
+
+    return critic_target
+
+
+def sac_actor_loss(lam):
+    def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, matching="rank", bf16=False):
+        noise = torch.randn(obs.shape[0], K, actor.noise_dim, device=obs.device)
+        actions, log_prob = sample_with_log_prob(actor, obs, noise)
+        q = qf(obs, actions)
+        q = q[0] if single_q else q.min(dim=0).values
+        return (lam * log_prob - q).mean(), actions.detach()
+
+    return matching_loss
+
+
+def entropy_reward(lam, num_samples, heat_std):
+    """A replay buffer that adds lam * H(s) to each stored reward, H from the online actor (the first one built)."""
+    actors = []
+
+    class Actor(wppg.Actor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            actors.append(self)
+
+    class ReplayBuffer(wppg.ReplayBuffer):
+        def add(self, obs, next_obs, actions, rewards, terminations):
+            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            bonus = lam * wppg.entropy_estimate(x, actors[0], num_samples, heat_std).cpu().numpy()
+            super().add(obs, next_obs, actions, rewards + bonus, terminations)
+
+    return Actor, ReplayBuffer
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", required=True, choices=["soft-target", "entropy-reward", "sac-actor"])
+    opts, rest = parser.parse_known_args()
+    args = tyro.cli(wppg.Args, args=[a for a in rest if a != "--"])
+    lam, heat_std = args.entropy_scale, (2 * args.entropy_scale * args.eta) ** 0.5
+    if "soft-target" in opts.variants:
+        wppg.critic_target = soft_critic_target(lam)
+    if "sac-actor" in opts.variants:
+        wppg.matching_loss = sac_actor_loss(lam)
+    if "entropy-reward" in opts.variants:
+        wppg.Actor, wppg.ReplayBuffer = entropy_reward(lam, args.entropy_samples, heat_std)
+    args.exp_name = "wppg_" + "+".join(opts.variants)
+    wppg.main(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""benchmarks/study_variants.py: the study's bridge from WPPG to SAC (README: Does it learn?)."""
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
+
+from conftest import SMALL, load_script, only_run_dir, run_script, scalars
+
+variants = load_script("benchmarks/study_variants.py")
+
+
+def test_log_prob_is_the_tanh_gaussian_density():
+    torch.manual_seed(0)
+    box = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([3.0, 0.5], np.float32))
+    actor = variants.wppg.Actor(3, box, (16,), "tanh")
+    obs, noise = torch.randn(4, 3), torch.randn(4, 5, 2)
+    actions, log_prob = variants.sample_with_log_prob(actor, obs, noise)
+    assert torch.allclose(actions, actor(obs.unsqueeze(1), noise))
+    mean, raw = actor.net(obs.unsqueeze(1)).chunk(2, dim=-1)
+    log_std = variants.wppg.LOG_STD_MIN + 0.5 * (variants.wppg.LOG_STD_MAX - variants.wppg.LOG_STD_MIN) * (raw.tanh() + 1)
+    low, high = actor.low, actor.high
+    dist = TransformedDistribution(Normal(mean, log_std.exp()),
+                                   [TanhTransform(), AffineTransform((low + high) / 2, (high - low) / 2)])
+    u = mean + log_std.exp() * noise
+    expected = dist.log_prob(dist.transforms[1](dist.transforms[0](u))).sum(-1)
+    assert torch.allclose(log_prob, expected, atol=1e-3)
+
+
+def test_all_variants_train_and_log(tmp_path):
+    result = run_script("benchmarks/study_variants.py", "--variants", "soft-target", "sac-actor", "entropy-reward",
+                        "--", "--env-id", "InvertedPendulum-v5", "--total-timesteps", 600, "--learning-starts", 200,
+                        "--entropy-scale", 0.2, *SMALL, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path)
+    assert "wppg_soft-target+sac-actor+entropy-reward" in run_dir.name
+    logged = scalars(run_dir)
+    assert all(math.isfinite(v) for _, v in logged["losses/actor_loss"])
+    assert [step for step, _ in logged["eval/episodic_return"]] == [600]
