@@ -15,6 +15,7 @@ Writes to the grid's folder:
 """
 import csv
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from rliable import metrics, plot_utils  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 REPS = 5000  # bootstrap resamples
+warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)  # rliable 1.2 passes it to arch
 
 
 def read_run(run_folder):
