@@ -139,6 +139,9 @@ def check_args(args):
     for name in positive:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             sys.exit(f"error: --{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            sys.exit(f"error: --{name.replace('_', '-')} must be a finite number, got {value}")
     if args.hidden_sizes is not None and (len(args.hidden_sizes) == 0 or min(args.hidden_sizes) < 1):
         sys.exit(f"error: --hidden-sizes must be one or more positive integers, got {args.hidden_sizes}")
     if args.entropy_samples < 2:
@@ -182,11 +185,12 @@ def check_args(args):
               "no gradient step will run", file=sys.stderr)
 
 
-def make_env(env_id, seed, capture_video=False, video_folder=None, video_every=1):
+def make_env(env_id, seed, capture_video=False, video_folder=None, video_every=1, video_prefix="rl-video"):
     def thunk():
         if capture_video:
             env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda ep: ep % video_every == 0)
+            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda ep: ep % video_every == 0,
+                                           name_prefix=video_prefix)
         else:
             env = gym.make(env_id)
         env = gym.wrappers.RecordEpisodeStatistics(env)
@@ -386,9 +390,10 @@ def real_next_obs(next_obs, infos):
     return real
 
 
-def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
-    """Mean return of the deterministic policy (noise = 0, no heat step) over `episodes` episodes."""
-    env = make_env(env_id, seed, video_folder is not None, video_folder, video_every=episodes)()
+def evaluate(actor, env_id, episodes, seed, device, video_folder=None, step=0):
+    """Mean return of the deterministic policy (noise = 0, no heat step) over `episodes` episodes; the video of
+    the first episode, if any, is named after the step, so no evaluation overwrites another's."""
+    env = make_env(env_id, seed, video_folder is not None, video_folder, episodes, f"eval-step-{step}")()
     returns = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
@@ -402,6 +407,19 @@ def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
         returns.append(float(info["episode"]["r"]))
     env.close()
     return float(np.mean(returns))
+
+
+def policy_charts(actor, obs, samples, heat_std, entropy_samples):
+    """How stochastic the policy is, at logging steps: the actor's own spread per state and dimension (heat noise
+    excluded) and the executed policy's (actor + heat noise, clipped), both in units of the action half-range; the
+    executed policy's entropy estimate; the share of samples within 1 % of the box edge."""
+    half_range = (actor.high - actor.low) / 2
+    executed = heat_step(samples, heat_std, actor.low, actor.high)
+    edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * half_range
+    return {"action_std": (samples.std(dim=1) / half_range).mean(),
+            "executed_action_std": (executed.std(dim=1) / half_range).mean(),
+            "entropy_estimate": entropy_estimate(obs, actor, entropy_samples, heat_std).mean(),
+            "action_edge_frac": edge.float().mean()}
 
 
 def manage_freed_memory(release=False):
@@ -428,6 +446,49 @@ def save_checkpoint(path, state):
     except OSError as error:
         sys.exit(f"error: cannot write {path} ({error.strerror}); free disk space or fix permissions "
                  "(the previous checkpoint, if any, is kept)")
+
+
+# flags that fix the shapes of what a checkpoint holds: a resumed run must pass the same
+RESUME_MUST_MATCH = ["env_id", "num_envs", "hidden_sizes", "activation", "latent_dim"]
+
+
+def load_checkpoint(path, args, device):
+    """Read a checkpoint (our own file, holding numpy RNG states: weights_only=False is needed and safe) and check it
+    against this run's flags; exit with one line saying what to change."""
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+        saved, filled = checkpoint["args"], len(checkpoint["replay_buffer"]["obs"])
+    except Exception as error:  # a truncated or corrupt file raises many types
+        sys.exit(f"error: --resume {path}: not a readable checkpoint ({type(error).__name__}); pass another file, "
+                 "or move it away to start afresh")
+    differ = [f"--{name.replace('_', '-')} (checkpoint: {saved[name]}, now: {getattr(args, name)})"
+              for name in RESUME_MUST_MATCH if list(np.atleast_1d(saved[name])) != list(np.atleast_1d(getattr(args, name)))]
+    if args.total_timesteps < checkpoint["step"]:
+        differ.append(f"--total-timesteps (now {args.total_timesteps}, below the checkpoint's step {checkpoint['step']})")
+    if min(args.buffer_size, args.total_timesteps) < filled:
+        differ.append(f"--buffer-size or --total-timesteps (room for {min(args.buffer_size, args.total_timesteps)} "
+                      f"transitions, the checkpoint's buffer holds {filled})")
+    if differ:
+        sys.exit(f"error: --resume {path}: flags differ from the checkpoint's: {'; '.join(differ)}; pass the "
+                 "checkpoint's flags, or start a new run without --resume")
+    return checkpoint
+
+
+def load_saved_model(path, device):
+    """The actor saved by --save-model (tensors and plain args: weights_only loading), and the args it was saved with;
+    exit with one line saying what to change if the file is not such a model."""
+    if not os.path.isfile(path):
+        sys.exit(f"error: --load-model {path}: no such file")
+    try:
+        saved_model = torch.load(path, map_location=device)
+        saved = saved_model["args"]
+        env = gym.make(saved["env_id"])
+        actor = Actor(env.observation_space.shape[0], env.action_space, saved["hidden_sizes"], saved["activation"], saved["latent_dim"]).to(device)
+        actor.load_state_dict(saved_model["actor"])
+    except Exception as error:  # not a model of this script: a checkpoint, the other script's model, a corrupt file
+        sys.exit(f"error: --load-model {path}: not a model saved by this script's --save-model "
+                 f"({type(error).__name__}); a training checkpoint continues with --resume")
+    return actor, saved
 
 
 def find_checkpoint(args):
@@ -473,8 +534,7 @@ def main(args):
     checkpoint_file = find_checkpoint(args) if args.resume else None
     if args.resume == "auto" and checkpoint_file is None:
         print("note: --resume auto found no checkpoint; starting a fresh run")
-    # our own file, holding numpy RNG states: weights_only=False is needed and safe
-    checkpoint = torch.load(checkpoint_file, map_location=device, weights_only=False) if checkpoint_file else None
+    checkpoint = load_checkpoint(checkpoint_file, args, device) if checkpoint_file else None
     run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_id = checkpoint["wandb_id"] if checkpoint else os.urandom(4).hex()
     video_folder = f"videos/{run_name}" if args.capture_video else None
@@ -490,12 +550,8 @@ def main(args):
     torch.backends.cudnn.deterministic = args.torch_deterministic
 
     if args.load_model is not None:
-        saved = torch.load(args.load_model, map_location=device)
-        env = gym.make(saved["args"]["env_id"])
-        actor = Actor(env.observation_space.shape[0], env.action_space, saved["args"]["hidden_sizes"],
-                      saved["args"]["activation"], saved["args"]["latent_dim"]).to(device)
-        actor.load_state_dict(saved["actor"])
-        mean_return = evaluate(actor, saved["args"]["env_id"], args.eval_episodes, args.seed, device, video_folder)
+        actor, saved = load_saved_model(args.load_model, device)
+        mean_return = evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device, video_folder)
         print(f"{args.load_model}: mean return over {args.eval_episodes} episodes = {mean_return:.1f}")
         if args.track and video_folder:
             upload_videos(video_folder, set(), step=0)
@@ -527,7 +583,6 @@ def main(args):
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
     heat_std = (2 * args.entropy_scale * args.eta) ** 0.5  # §3.1 eq. 6: N(0, 2 lambda eta I)
-    half_range = (actor.high - actor.low) / 2
     bf16, K = args.autocast == "bf16", args.num_action_samples
     online_params = list(actor.parameters()) + list(qf.parameters())
     target_params = list(target_actor.parameters()) + list(qf_target.parameters())
@@ -559,13 +614,13 @@ def main(args):
 
     rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     next_eval, start_step = args.eval_frequency, 0
-    uploaded_videos, last_return = set(), float("nan")
+    uploaded_videos, last_return, last_eval = set(), float("nan"), None
     loss_names, first_nonfinite = ["qf1_loss", "qf2_loss", "actor_loss"], torch.full((3,), -1, device=device)
     stateful = {"actor": actor, "target_actor": target_actor, "qf": qf, "qf_target": qf_target,
                 "q_optimizer": q_optimizer, "actor_optimizer": actor_optimizer, "replay_buffer": rb}
 
     def training_state(step):
-        return {"step": step, "next_eval": next_eval, "run_name": run_name, "wandb_id": run_id, "args": vars(args),
+        return {"step": step, "next_eval": next_eval, "last_eval": last_eval, "run_name": run_name, "wandb_id": run_id, "args": vars(args),
                 **{name: obj.state_dict() for name, obj in stateful.items()},
                 "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
@@ -581,7 +636,9 @@ def main(args):
         if rng["cuda"] is not None:
             torch.cuda.set_rng_state_all(rng["cuda"])
         envs.single_action_space.np_random.bit_generator.state = rng["action_space"]
-        start_step, next_eval = checkpoint["step"], checkpoint["next_eval"]
+        start_step, next_eval, last_eval = checkpoint["step"], checkpoint["next_eval"], checkpoint.get("last_eval")
+        if last_eval is not None and last_eval[0] == start_step:  # purge_step dropped it: log it again
+            writer.add_scalar("eval/episodic_return", last_eval[1], last_eval[0])
         print(f"resumed from {checkpoint_file} at step {start_step}; the env starts a fresh episode")
 
     def stop_if_nonfinite():  # one host sync: called at logging and checkpoint steps only
@@ -596,6 +653,9 @@ def main(args):
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop_signals.append(signum))
     start_time, sps_step, last_print = time.time(), start_step, 0.0
+    # global steps run 0, n, 2n, ... (n = num_envs): the first one at or after learning_starts trains first
+    first_update = -(-args.learning_starts // args.num_envs) * args.num_envs
+    actor_loss, samples = torch.zeros((), device=device), None  # until the first actor update (e.g. after a resume)
 
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + start_step)
@@ -629,9 +689,10 @@ def main(args):
         if global_step >= args.learning_starts:
             data = rb.sample(args.batch_size)
             q_values, qf_losses = update_critic(*data)
-            if (global_step - args.learning_starts) % args.policy_frequency == 0:
+            iteration = (global_step - first_update) // args.num_envs  # the same count after a resume
+            if iteration % args.policy_frequency == 0:
                 actor_loss, samples = update_actor(data[0])
-            if global_step % args.target_network_frequency == 0:
+            if iteration % args.target_network_frequency == 0:
                 polyak_update(target_params, online_params, args.tau)
             finite = torch.isfinite(torch.cat([qf_losses, actor_loss.view(1)]))  # no host sync
             first_nonfinite = torch.where((first_nonfinite < 0) & ~finite, global_step, first_nonfinite)
@@ -643,15 +704,9 @@ def main(args):
                 stop_if_nonfinite()
                 for name, value in losses.items():
                     writer.add_scalar(f"losses/{name}", value.item(), global_step)
-                # the actor's own spread (heat noise excluded), in units of the action half-range
-                writer.add_scalar("charts/action_std", (samples.std(dim=1) / half_range).mean().item(), global_step)
-                executed = heat_step(samples, heat_std, actor.low, actor.high)  # the policy the agent acts with
-                writer.add_scalar("charts/executed_action_std", (executed.std(dim=1) / half_range).mean().item(),
-                                  global_step)
-                entropy = entropy_estimate(data[0], actor, args.entropy_samples, heat_std).mean()
-                writer.add_scalar("charts/entropy_estimate", entropy.item(), global_step)
-                edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * half_range
-                writer.add_scalar("charts/action_edge_frac", edge.float().mean().item(), global_step)
+                if samples is not None:  # None until the first actor update
+                    for name, value in policy_charts(actor, data[0], samples, heat_std, args.entropy_samples).items():
+                        writer.add_scalar(f"charts/{name}", value.item(), global_step)
                 sps = int((global_step - sps_step) / (time.time() - start_time))
                 writer.add_scalar("charts/SPS", sps, global_step)
                 start_time, sps_step = time.time(), global_step
@@ -662,7 +717,9 @@ def main(args):
 
         if global_step + args.num_envs >= next_eval or global_step + args.num_envs >= args.total_timesteps:
             next_eval += args.eval_frequency
-            eval_return = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device, video_folder)
+            eval_return = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device, video_folder,
+                                   global_step + args.num_envs)
+            last_eval = (global_step + args.num_envs, eval_return)
             writer.add_scalar("eval/episodic_return", eval_return, global_step + args.num_envs)
             print(f"step={global_step + args.num_envs} eval/episodic_return={eval_return:.1f}")
             if args.track and video_folder:

@@ -22,6 +22,9 @@ CASES = [  # (flags, words the message must contain)
     (["--gamma", "1.2"], ["--gamma must be in [0, 1]"]),
     (["--q-lr", "0"], ["--q-lr must be > 0"]),
     (["--entropy-samples", "1"], ["--entropy-samples must be at least 2"]),
+    (["--entropy-scale", "inf"], ["--entropy-scale must be a finite number, got inf"]),
+    (["--eta", "nan"], ["--eta must be a finite number, got nan"]),
+    (["--load-model", "missing.cleanrl_model"], ["--load-model missing.cleanrl_model: no such file"]),
 ]
 IMPLICIT_CASES = [
     (["--latent-dim", "0"], ["--latent-dim must be a positive integer"]),
@@ -77,3 +80,43 @@ def test_learning_starts_beyond_total_warns(script, tmp_path):
                         "--eval-episodes", 1, "--hidden-sizes", 8, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "warning: --learning-starts 100 >= --total-timesteps 50" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory):
+    """One short InvertedPendulum run of each script: {script: (checkpoint, saved model)}."""
+    files = {}
+    for name in SCRIPTS:
+        cwd = tmp_path_factory.mktemp(name[:-3])
+        result = run_script(name, "--env-id", "InvertedPendulum-v5", "--total-timesteps", 200, "--learning-starts",
+                            100, "--save-model", "--eval-episodes", 1, "--hidden-sizes", 8, cwd=cwd)
+        assert result.returncode == 0, result.stderr
+        (run_dir,) = (cwd / "runs").iterdir()
+        files[name] = (run_dir / "checkpoint.pt", next(run_dir.glob("*.cleanrl_model")))
+    return files
+
+
+def test_resume_bad_checkpoints_refused(script, finished_runs, tmp_path, monkeypatch):
+    checkpoint, model = finished_runs[script]
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(checkpoint.read_bytes()[:5000])
+    base = ["--env-id", "InvertedPendulum-v5", "--hidden-sizes", "8"]
+    check_refused(MODULES[script], [*base, "--resume", str(truncated)], [f"--resume {truncated}: not a readable "
+                  "checkpoint"], tmp_path, monkeypatch)
+    check_refused(MODULES[script], [*base, "--resume", str(model)], ["not a readable checkpoint"], tmp_path,
+                  monkeypatch)
+    check_refused(MODULES[script], ["--env-id", "Pendulum-v1", "--hidden-sizes", "16", "16", "--total-timesteps",
+                  "150", "--resume", str(checkpoint)], [
+        "flags differ from the checkpoint's", "--env-id (checkpoint: InvertedPendulum-v5, now: Pendulum-v1)",
+        "--hidden-sizes (checkpoint: (8,), now: (16, 16))", "--total-timesteps (now 150, below the checkpoint's step 200)",
+        "--buffer-size or --total-timesteps (room for 150 transitions, the checkpoint's buffer holds 200)"], tmp_path, monkeypatch)
+
+
+def test_load_model_bad_files_refused(script, finished_runs, tmp_path, monkeypatch):
+    checkpoint, model = finished_runs[script]
+    other_model = finished_runs[next(name for name in SCRIPTS if name != script)][1]
+    truncated = tmp_path / "truncated.cleanrl_model"
+    truncated.write_bytes(model.read_bytes()[:2000])
+    for path in [checkpoint, other_model, truncated]:
+        check_refused(MODULES[script], ["--load-model", str(path)], [f"--load-model {path}: not a model saved by "
+                      "this script's --save-model", "--resume"], tmp_path, monkeypatch)

@@ -135,3 +135,36 @@ def test_unwritable_run_folder_is_a_clear_error(tmp_path):
     result = run_script("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 150, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot write to runs/")
+
+
+def test_resume_keeps_the_evaluation_at_the_checkpoint_step(script, tmp_path):
+    """The evaluation logged at the checkpoint's step is dropped by purge_step on resume; it must be logged again."""
+    flags = [*PENDULUM, "--total-timesteps", 600, "--checkpoint-frequency", 300, "--eval-frequency", 300,
+             "--eval-episodes", 1]
+    process = start(script, *flags, cwd=tmp_path)
+    checkpoint = wait_for("runs/*/checkpoint.pt", tmp_path)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed = run_script(script, *flags, "--resume", "auto", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [step for step, _ in scalars(checkpoint.parent)["eval/episodic_return"]] == [300, 600]
+
+
+def test_policy_frequency_counts_training_steps(script, tmp_path):
+    """--num-envs 2 with an odd --learning-starts: global steps are even, so a delay counted on (step -
+    learning_starts) never hit 0 (the actor never trained) and the first training step crashed."""
+    result = run_script(script, *PENDULUM[:2], *SMALL, "--num-envs", 2, "--learning-starts", 101,
+                        "--policy-frequency", 2, "--total-timesteps", 400, "--log-frequency", 50, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    logged = scalars(run_dir)
+    assert all(value > 0 for _, value in logged["losses/actor_loss"])  # the actor trained from the first log on
+    assert "charts/action_std" in logged
+
+
+def test_each_evaluation_keeps_its_video(script, tmp_path):
+    result = run_script(script, *PENDULUM, "--total-timesteps", 300, "--eval-frequency", 150, "--eval-episodes", 1,
+                        "--capture-video", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    videos = sorted(p.name for p in tmp_path.glob("videos/*/*.mp4"))
+    assert videos == ["eval-step-150-episode-0.mp4", "eval-step-300-episode-0.mp4"]
