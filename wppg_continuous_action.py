@@ -314,8 +314,8 @@ def critic_target(next_obs, rewards, terminations, target_actor, qf_target, gamm
 def rank_coupling(samples, targets):
     """Pair the K samples of each state with the K targets, rank by rank in each dimension: the W2-optimal coupling of
     every 1-D marginal (exact for a diagonal Gaussian). samples, targets: (B, K, d) -> targets reordered, (B, K, d)."""
-    ranks = samples.argsort(dim=1).argsort(dim=1)
-    return targets.sort(dim=1).values.gather(1, ranks)
+    order = samples.argsort(dim=1)  # order[r]: the sample of rank r; it gets the target of rank r
+    return torch.empty_like(targets).scatter_(1, order, targets.sort(dim=1).values)
 
 
 def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, matching="rank", bf16=False):
