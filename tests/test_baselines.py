@@ -74,11 +74,12 @@ def test_report_iqm_ci_alignment_and_figures(tmp_path):
     assert float(a["iqm"]) == pytest.approx(35.0)  # mean of the middle half: 20, 30, 40, 50
     assert int(a["steps"]) == 4000 and int(rows[("Task-v0", "b")]["steps"]) == 4000
     assert float(rows[("Task-v0", "b")]["iqm"]) == pytest.approx(5.0)  # not the 1e6 of the longer run
-    # the 95 % CI of a percentile bootstrap over the 8 runs, computed here by hand
+    # the 95 % CI of a percentile bootstrap over the 8 runs, computed here by hand (15.0 and 55.0 with this
+    # generator); a resample's IQM moves in steps of 2.5, so another random stream may land one step away
     rng = np.random.default_rng(0)
     resampled = np.sort(rng.choice(finals, size=(20000, 8)), axis=1)[:, 2:6].mean(axis=1)
     low, high = np.percentile(resampled, [2.5, 97.5])
-    assert float(a["ci_low"]) == pytest.approx(low, abs=2.0) and float(a["ci_high"]) == pytest.approx(high, abs=2.0)
+    assert float(a["ci_low"]) == pytest.approx(low, abs=2.6) and float(a["ci_high"]) == pytest.approx(high, abs=2.6)
     text = (tmp_path / "results.md").read_text()
     # normalised per task by the min and max over all its runs (Task: 0 and 70, Other: 0 and 8); the IQM over
     # 8 runs x 2 tasks is the mean of the middle 8 of those 16 scores
