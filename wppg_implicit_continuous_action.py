@@ -557,6 +557,10 @@ def main(args):
             upload_videos(video_folder, set(), step=0)
         return mean_return
 
+    stop_signals = []  # SIGTERM (e.g. Slurm preemption) or SIGINT (Ctrl-C): from here on, the loop's
+    # next step ends with a checkpoint and a clean exit
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop_signals.append(signum))
     try:  # on resume, events at or after the checkpoint's step are dropped: no step is logged twice
         writer = SummaryWriter(f"runs/{run_name}", purge_step=checkpoint["step"] if checkpoint else None)
     except OSError as error:
@@ -649,9 +653,6 @@ def main(args):
                 sys.exit(f"error: losses/{name} became non-finite at step {step}; last good checkpoint: {kept}; "
                          "try a smaller --q-lr, --policy-lr or --eta")
 
-    stop_signals = []  # SIGTERM (e.g. Slurm preemption) or SIGINT (Ctrl-C): finish the step, checkpoint, exit
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stop_signals.append(signum))
     start_time, sps_step, last_print = time.time(), start_step, 0.0
     # global steps run 0, n, 2n, ... (n = num_envs): the first one at or after learning_starts trains first
     first_update = -(-args.learning_starts // args.num_envs) * args.num_envs
