@@ -18,6 +18,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 from torch.utils.tensorboard import SummaryWriter
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from wppg_continuous_action import ENV_DEFAULTS, FALLBACK_DEFAULTS  # noqa: E402  (the paper's per-task table)
+
 
 @dataclass
 class Args:
@@ -61,16 +64,6 @@ class Args:
     """SAC: hidden layer sizes (default: the WPPG scripts' per-task table); PPO uses RL Zoo's networks"""
     activation: Optional[Literal["relu", "tanh"]] = None
     """SAC: hidden activation (default: the WPPG scripts' per-task table)"""
-
-
-# The WPPG scripts' per-task table (paper App. D.3), so that SAC runs with the paper's networks and gamma.
-ENV_DEFAULTS = {
-    "Hopper": dict(hidden_sizes=(256, 256), activation="relu"),
-    "HalfCheetah": dict(hidden_sizes=(256, 256), activation="relu"),
-    "Humanoid": dict(hidden_sizes=(256, 256), activation="relu"),
-    "Swimmer": dict(gamma=0.9999),
-}
-FALLBACK_DEFAULTS = dict(hidden_sizes=(64, 64), activation="tanh", gamma=0.99)
 
 
 def make_model(args, device):
