@@ -1,6 +1,6 @@
 # WPPG: Wasserstein Proximal Policy Gradient (arXiv 2603.02576) with an explicit tanh-Gaussian actor.
 # Docs, equations-to-lines map and results: README.md. Algorithm details: paper §3.2 and Appendix D.
-import ctypes
+import collections
 import difflib
 import glob
 import importlib
@@ -125,75 +125,9 @@ def resolve_defaults(args):
     return args
 
 
-def check_args(args):
-    """Reject bad input before any work: exit non-zero with one line that says what to change."""
-    positive = ["total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
-                "target_network_frequency", "num_action_samples", "eval_frequency", "eval_episodes", "log_frequency",
-                "checkpoint_frequency"]
-    for name in positive:
-        if getattr(args, name) < 1:
-            sys.exit(f"error: --{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
-    for name, value in vars(args).items():
-        if isinstance(value, float) and not math.isfinite(value):
-            sys.exit(f"error: --{name.replace('_', '-')} must be a finite number, got {value}")
-    if args.hidden_sizes is not None and (len(args.hidden_sizes) == 0 or min(args.hidden_sizes) < 1):
-        sys.exit(f"error: --hidden-sizes must be one or more positive integers, got {args.hidden_sizes}")
-    if args.entropy_samples < 2:
-        sys.exit(f"error: --entropy-samples must be at least 2 (each sample needs a neighbour), got {args.entropy_samples}")
-    if not args.eta > 0:
-        sys.exit(f"error: --eta (Wasserstein step size) must be > 0, got {args.eta}")
-    if not args.entropy_scale >= 0:
-        sys.exit(f"error: --entropy-scale (lambda) must be >= 0, got {args.entropy_scale}")
-    for name in ["policy_lr", "q_lr"]:
-        if not getattr(args, name) > 0:
-            sys.exit(f"error: --{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
-    if not 0 < args.tau <= 1:
-        sys.exit(f"error: --tau must be in (0, 1], got {args.tau}")
-    if args.gamma is not None and not 0 <= args.gamma <= 1:
-        sys.exit(f"error: --gamma must be in [0, 1], got {args.gamma}")
-    if args.resume not in (None, "auto") and not os.path.isfile(args.resume):
-        sys.exit(f"error: --resume {args.resume}: no such checkpoint file (or use --resume auto)")
-    if args.learning_starts < 0:
-        sys.exit(f"error: --learning-starts must be >= 0, got {args.learning_starts}")
-    module, _, env_name = args.env_id.rpartition(":")  # "module:EnvId": importing the module registers the env
-    if module:
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            sys.exit(f"error: --env-id {args.env_id}: cannot import {module!r} ({error})")
-    if env_name not in gym.registry:
-        close = difflib.get_close_matches(env_name, gym.registry.keys(), n=3, cutoff=0.6)
-        sys.exit(f"error: unknown --env-id {args.env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
-    try:
-        env = gym.make(args.env_id)
-    except gym.error.DependencyNotInstalled as error:
-        sys.exit(f"error: --env-id {args.env_id} needs a package that is not installed: {error}")
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
-    if not isinstance(act_space, gym.spaces.Box):
-        sys.exit(f"error: {args.env_id} has a {type(act_space).__name__} action space; WPPG needs continuous (Box) actions")
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        sys.exit(f"error: {args.env_id} observations must be a flat Box, got {obs_space}; flatten them with a wrapper")
-    if args.learning_starts >= args.total_timesteps and args.load_model is None:
-        print(f"warning: --learning-starts {args.learning_starts} >= --total-timesteps {args.total_timesteps}: "
-              "no gradient step will run", file=sys.stderr)
-
-
-def make_env(env_id, seed, capture_video=False, video_folder=None, video_every=1, video_prefix="rl-video"):
-    def thunk():
-        if capture_video:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda ep: ep % video_every == 0,
-                                           name_prefix=video_prefix)
-        else:
-            env = gym.make(env_id)
-        env = gym.wrappers.RecordEpisodeStatistics(env)
-        env.action_space.seed(seed)
-        return env
-
-    return thunk
-
-
+# ---------------------------------------------------------------------------------------------------------------
+# The algorithm: networks, heat step, critic target, matching, replay buffer (paper §3, App. D)
+# ---------------------------------------------------------------------------------------------------------------
 class InplaceTanh(torch.autograd.Function):
     """tanh in place, as 2 sigmoid(2x) - 1 (equal to torch.tanh within 2e-7), with torch.tanh's backward from the
     output. Twice as fast as torch.tanh_ on our CPU, where tanh took half of a (64, 64) update (README: Speed)."""
@@ -278,27 +212,6 @@ def heat_step(actions, std, low, high):
     return (actions + std * torch.randn_like(actions)).clamp(low, high)
 
 
-def knn_entropy(x):
-    """Kozachenko-Leonenko nearest-neighbour entropy estimate (nats) of the N samples x: (..., N, d) -> (...):
-    H = psi(N) - psi(1) + log V_d + (d / N) sum_i log rho_i, rho_i the distance from x_i to its nearest neighbour and
-    V_d the unit ball's volume. Needs no density; its error is measured in README: Entropy estimate."""
-    n, d = x.shape[-2:]
-    sq_dist = (x.unsqueeze(-2) - x.unsqueeze(-3)).pow(2).sum(-1)  # exact, unlike cdist's matmul form at tiny spreads
-    sq_dist = sq_dist + torch.diag(torch.full((n,), float("inf"), device=x.device))  # not its own neighbour
-    log_rho = 0.5 * sq_dist.min(dim=-1).values.clamp_min(1e-30).log()
-    log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
-    return sum(1 / i for i in range(1, n)) + log_unit_ball + d * log_rho.mean(dim=-1)  # psi(N) - psi(1) = H_{N-1}
-
-
-def entropy_estimate(obs, actor, num_samples, heat_std):
-    """Entropy of the executed policy (actor, then heat noise; before clipping to the box) at each state, from
-    num_samples samples: obs (N, obs_dim) -> (N,)."""
-    with torch.no_grad():
-        noise = torch.randn(obs.shape[0], num_samples, actor.noise_dim, device=obs.device)
-        samples = actor(obs.unsqueeze(1), noise)
-        return knn_entropy(samples + heat_std * torch.randn_like(samples))
-
-
 def critic_target(next_obs, rewards, terminations, target_actor, qf_target, gamma, K, heat_std, single_q, bf16=False):
     """Multi-sample double-Q target (App. D.2.2): y = r + gamma (1 - d) mean_k min_i Q_i'(s', a'_k)."""
     with torch.no_grad():
@@ -340,45 +253,138 @@ def matching_loss(obs, actor, qf, eta, K, heat_std, single_q, matching="rank", b
     return loss, actions
 
 
-def polyak_update(target_params, online_params, tau):
-    """target <- (1 - tau) target + tau online, one fused call. Under no_grad: else every target parameter joins the
-    autograd graph of its online parameter, and the graph grows by one node per tensor every step."""
+def knn_entropy(x):
+    """Kozachenko-Leonenko nearest-neighbour entropy estimate (nats) of the N samples x: (..., N, d) -> (...):
+    H = psi(N) - psi(1) + log V_d + (d / N) sum_i log rho_i, rho_i the distance from x_i to its nearest neighbour and
+    V_d the unit ball's volume. Needs no density; its error is measured in README: Entropy estimate."""
+    n, d = x.shape[-2:]
+    sq_dist = (x.unsqueeze(-2) - x.unsqueeze(-3)).pow(2).sum(-1)  # exact, unlike cdist's matmul form at tiny spreads
+    sq_dist = sq_dist + torch.diag(torch.full((n,), float("inf"), device=x.device))  # not its own neighbour
+    log_rho = 0.5 * sq_dist.min(dim=-1).values.clamp_min(1e-30).log()
+    log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    return sum(1 / i for i in range(1, n)) + log_unit_ball + d * log_rho.mean(dim=-1)  # psi(N) - psi(1) = H_{N-1}
+
+
+def entropy_estimate(obs, actor, num_samples, heat_std):
+    """Entropy of the executed policy (actor, then heat noise; before clipping to the box) at each state, from
+    num_samples samples: obs (N, obs_dim) -> (N,)."""
     with torch.no_grad():
-        torch._foreach_lerp_(target_params, online_params, tau)
+        noise = torch.randn(obs.shape[0], num_samples, actor.noise_dim, device=obs.device)
+        samples = actor(obs.unsqueeze(1), noise)
+        return knn_entropy(samples + heat_std * torch.randn_like(samples))
+
+
+def polyak_update(target, online, tau):
+    """target <- (1 - tau) target + tau online. Under no_grad: else every target parameter joins the autograd graph
+    of its online parameter, and the graph grows by one node per tensor every step."""
+    with torch.no_grad():
+        for target_param, param in zip(target.parameters(), online.parameters()):
+            target_param.lerp_(param, tau)
+
+
+Batch = collections.namedtuple("Batch", ["obs", "next_obs", "actions", "rewards", "terminations"])
 
 
 class ReplayBuffer:
     """Preallocated tensors on the training device. next_obs holds the real final observation at episode ends."""
 
-    FIELDS = ["obs", "next_obs", "actions", "rewards", "terminations"]
-
     def __init__(self, size, obs_dim, act_dim, device):
         self.size, self.pos, self.full, self.device = size, 0, False, device
-        self.obs = torch.zeros(size, obs_dim, device=device)
-        self.next_obs = torch.zeros(size, obs_dim, device=device)
-        self.actions = torch.zeros(size, act_dim, device=device)
-        self.rewards = torch.zeros(size, device=device)
-        self.terminations = torch.zeros(size, device=device)
+        shapes = dict(obs=(obs_dim,), next_obs=(obs_dim,), actions=(act_dim,), rewards=(), terminations=())
+        for name in Batch._fields:
+            setattr(self, name, torch.zeros(size, *shapes[name], device=device))
 
     def add(self, obs, next_obs, actions, rewards, terminations):
         idx = (self.pos + np.arange(len(obs))) % self.size
-        for name, value in zip(self.FIELDS, [obs, next_obs, actions, rewards, terminations]):
+        for name, value in zip(Batch._fields, [obs, next_obs, actions, rewards, terminations]):
             getattr(self, name)[idx] = torch.as_tensor(np.asarray(value, dtype=np.float32), device=self.device)
         self.full = self.full or self.pos + len(obs) >= self.size
         self.pos = (self.pos + len(obs)) % self.size
 
     def sample(self, batch_size):
         idx = torch.randint(0, self.size if self.full else self.pos, (batch_size,), device=self.device)
-        return self.obs[idx], self.actions[idx], self.next_obs[idx], self.rewards[idx], self.terminations[idx]
+        return Batch(*(getattr(self, name)[idx] for name in Batch._fields))
 
     def state_dict(self):  # the filled rows only, as numpy arrays (a view's pickle holds just its own rows)
         n = self.size if self.full else self.pos
-        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].cpu().numpy() for k in self.FIELDS}}
+        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].cpu().numpy() for k in Batch._fields}}
 
     def load_state_dict(self, state):
         self.pos, self.full = state["pos"], state["full"]
-        for k in self.FIELDS:
+        for k in Batch._fields:
             getattr(self, k)[: len(state[k])] = torch.as_tensor(state[k], device=self.device)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Run management: argument checks, environments, evaluation, charts, checkpoints, W&B
+# ---------------------------------------------------------------------------------------------------------------
+ARG_CHECKS = [  # (flag, test of its value, what it must be): bad input exits with one line, before any work
+    *[(name, lambda v: v >= 1, "must be a positive integer") for name in [
+        "total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency", "target_network_frequency",
+        "num_action_samples", "eval_frequency", "eval_episodes", "log_frequency", "checkpoint_frequency"]],
+    ("learning_starts", lambda v: v >= 0, "must be >= 0"),
+    ("hidden_sizes", lambda v: v is None or (len(v) > 0 and min(v) >= 1), "must be one or more positive integers"),
+    ("entropy_samples", lambda v: v >= 2, "must be at least 2 (each sample needs a neighbour)"),
+    ("eta", lambda v: v > 0, "(Wasserstein step size) must be > 0"),
+    ("entropy_scale", lambda v: v >= 0, "(lambda) must be >= 0"),
+    ("policy_lr", lambda v: v > 0, "must be > 0"),
+    ("q_lr", lambda v: v > 0, "must be > 0"),
+    ("tau", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    ("gamma", lambda v: v is None or 0 <= v <= 1, "must be in [0, 1]"),
+    ("resume", lambda v: v in (None, "auto") or os.path.isfile(v), "must be an existing checkpoint file or auto"),
+]
+
+
+def check_args(args):
+    """Reject bad input before any work: exit non-zero with one line that says what to change."""
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            sys.exit(f"error: --{name.replace('_', '-')} must be a finite number, got {value}")
+    for name, ok, rule in ARG_CHECKS:
+        if not ok(getattr(args, name)):
+            sys.exit(f"error: --{name.replace('_', '-')} {rule}, got {getattr(args, name)}")
+    check_env(args.env_id)
+    if args.learning_starts >= args.total_timesteps and args.load_model is None:
+        print(f"warning: --learning-starts {args.learning_starts} >= --total-timesteps {args.total_timesteps}: "
+              "no gradient step will run", file=sys.stderr)
+
+
+def check_env(env_id):
+    """The env must exist ("module:EnvId" imports module first, which registers it) and have flat Box spaces."""
+    module, _, env_name = env_id.rpartition(":")
+    try:
+        if module:
+            importlib.import_module(module)
+    except ImportError as error:
+        sys.exit(f"error: --env-id {env_id}: cannot import {module!r} ({error})")
+    if env_name not in gym.registry:
+        close = difflib.get_close_matches(env_name, gym.registry.keys(), n=3, cutoff=0.6)
+        sys.exit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+    try:
+        env = gym.make(env_id)
+    except gym.error.DependencyNotInstalled as error:
+        sys.exit(f"error: --env-id {env_id} needs a package that is not installed: {error}")
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(act_space, gym.spaces.Box):
+        sys.exit(f"error: {env_id} has a {type(act_space).__name__} action space; WPPG needs continuous (Box) actions")
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        sys.exit(f"error: {env_id} observations must be a flat Box, got {obs_space}; flatten them with a wrapper")
+
+
+def make_env(env_id, seed, capture_video=False, video_folder=None, video_every=1, video_prefix="rl-video"):
+    def thunk():
+        if capture_video:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda ep: ep % video_every == 0,
+                                           name_prefix=video_prefix)
+        else:
+            env = gym.make(env_id)
+        env = gym.wrappers.RecordEpisodeStatistics(env)
+        env.action_space.seed(seed)
+        return env
+
+    return thunk
 
 
 def real_next_obs(next_obs, infos):
@@ -410,9 +416,9 @@ def evaluate(actor, env_id, episodes, seed, device, video_folder=None, step=0):
 
 
 def policy_charts(actor, obs, samples, heat_std, entropy_samples):
-    """How stochastic the policy is, at logging steps: the actor's own spread per state and dimension (heat noise
-    excluded) and the executed policy's (actor + heat noise, clipped), both in units of the action half-range; the
-    executed policy's entropy estimate; the share of samples within 1 % of the box edge."""
+    """How stochastic the policy is: the actor's own spread per state and dimension (heat noise excluded) and the
+    executed policy's (actor + heat noise, clipped), in units of the action half-range; the executed policy's
+    entropy estimate; the share of samples within 1 % of the box edge."""
     half_range = (actor.high - actor.low) / 2
     executed = heat_step(samples, heat_std, actor.low, actor.high)
     edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * half_range
@@ -420,22 +426,6 @@ def policy_charts(actor, obs, samples, heat_std, entropy_samples):
             "executed_action_std": (executed.std(dim=1) / half_range).mean(),
             "entropy_estimate": entropy_estimate(obs, actor, entropy_samples, heat_std).mean(),
             "action_edge_frac": edge.float().mean()}
-
-
-def manage_freed_memory(release=False):
-    """The K-sample passes allocate and free MB-sized activations every update. By default glibc hands such buffers
-    back to the OS at once, so every update page-faults them in afresh; yet in runs here its heap
-    still fragmented (RSS grew by GBs per 1,000 updates). So keep freed buffers (up to 32 MB each) for reuse
-    between logging steps, and hand all free memory back at logging steps (release=True). README, Speed."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        if release:
-            libc.malloc_trim(0)
-        else:
-            libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: buffers up to 32 MB (glibc's maximum) come from the heap
-            libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep freed memory until malloc_trim
-    except (OSError, AttributeError):  # not Linux with glibc: nothing to do
-        pass
 
 
 def save_checkpoint(path, state):
@@ -448,13 +438,36 @@ def save_checkpoint(path, state):
                  "(the previous checkpoint, if any, is kept)")
 
 
+def rng_states(envs, device):
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+            "action_space": envs.single_action_space.np_random.bit_generator.state}
+
+
+def set_rng_states(rng, envs):
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] is not None:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    envs.single_action_space.np_random.bit_generator.state = rng["action_space"]
+
+
 # flags that fix the shapes of what a checkpoint holds: a resumed run must pass the same
 RESUME_MUST_MATCH = ["env_id", "num_envs", "hidden_sizes", "activation"]
 
 
-def load_checkpoint(path, args, device):
-    """Read a checkpoint (our own file, holding numpy RNG states: weights_only=False is needed and safe) and check it
-    against this run's flags; exit with one line saying what to change."""
+def load_checkpoint(args, device):
+    """--resume PATH, or "auto": the newest checkpoint of this env id, exp_name and seed under runs/ (None if there
+    is none). Our own file, holding numpy RNG states, so weights_only=False is needed and safe. Checked against this
+    run's flags: exit with one line saying what to change."""
+    path = args.resume
+    if path == "auto":
+        paths = glob.glob(f"runs/{glob.escape(f'{args.env_id}__{args.exp_name}__{args.seed}')}__*/checkpoint.pt")
+        if not paths:
+            print("note: --resume auto found no checkpoint; starting a fresh run")
+            return None
+        path = max(paths, key=os.path.getmtime)
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=False)
         saved, filled = checkpoint["args"], len(checkpoint["replay_buffer"]["obs"])
@@ -471,6 +484,7 @@ def load_checkpoint(path, args, device):
     if differ:
         sys.exit(f"error: --resume {path}: flags differ from the checkpoint's: {'; '.join(differ)}; pass the "
                  "checkpoint's flags, or start a new run without --resume")
+    print(f"resuming from {path} at step {checkpoint['step']}; the env starts a fresh episode")
     return checkpoint
 
 
@@ -489,14 +503,6 @@ def load_saved_model(path, device):
         sys.exit(f"error: --load-model {path}: not a model saved by this script's --save-model "
                  f"({type(error).__name__}); a training checkpoint continues with --resume")
     return actor, saved
-
-
-def find_checkpoint(args):
-    """--resume PATH, or "auto": the newest checkpoint of this env id, exp_name and seed under runs/ (None if none)."""
-    if args.resume != "auto":
-        return args.resume
-    paths = glob.glob(f"runs/{glob.escape(f'{args.env_id}__{args.exp_name}__{args.seed}')}__*/checkpoint.pt")
-    return max(paths, key=os.path.getmtime) if paths else None
 
 
 def init_wandb(args, run_name, run_id):
@@ -524,17 +530,24 @@ def upload_videos(video_folder, uploaded, step):
             uploaded.add(name)
 
 
+def log_episodes(writer, infos, step, last):
+    """Log the episodes that ended at this step; returns the last return seen."""
+    if "final_info" in infos:
+        done = infos["final_info"]["_episode"]
+        for ret, length in zip(infos["final_info"]["episode"]["r"][done], infos["final_info"]["episode"]["l"][done]):
+            writer.add_scalar("charts/episodic_return", ret, step)
+            writer.add_scalar("charts/episodic_length", length, step)
+            last = float(ret)
+    return last
+
+
 def main(args):
     check_args(args)
     resolve_defaults(args)
-    manage_freed_memory()
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and device.type == "cpu":
         print("note: CUDA is not available, running on the CPU")
-    checkpoint_file = find_checkpoint(args) if args.resume else None
-    if args.resume == "auto" and checkpoint_file is None:
-        print("note: --resume auto found no checkpoint; starting a fresh run")
-    checkpoint = load_checkpoint(checkpoint_file, args, device) if checkpoint_file else None
+    checkpoint = load_checkpoint(args, device) if args.resume else None
     run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_id = checkpoint["wandb_id"] if checkpoint else os.urandom(4).hex()
     video_folder = f"videos/{run_name}" if args.capture_video else None
@@ -557,8 +570,8 @@ def main(args):
             upload_videos(video_folder, set(), step=0)
         return mean_return
 
-    stop_signals = []  # SIGTERM (e.g. Slurm preemption) or SIGINT (Ctrl-C): from here on, the loop's
-    # next step ends with a checkpoint and a clean exit
+    # SIGTERM (e.g. Slurm preemption) or SIGINT (Ctrl-C): the loop's next step ends with a checkpoint and a clean exit
+    stop_signals = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop_signals.append(signum))
     try:  # on resume, events at or after the checkpoint's step are dropped: no step is logged twice
@@ -585,15 +598,14 @@ def main(args):
         target.requires_grad_(False)  # moved by Polyak averaging only
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
+    rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     heat_std = (2 * args.entropy_scale * args.eta) ** 0.5  # §3.1 eq. 6: N(0, 2 lambda eta I)
     bf16, K = args.autocast == "bf16", args.num_action_samples
-    online_params = list(actor.parameters()) + list(qf.parameters())
-    target_params = list(target_actor.parameters()) + list(qf_target.parameters())
 
-    def update_critic(obs, actions, next_obs, rewards, terminations):
-        target = critic_target(next_obs, rewards, terminations, target_actor, qf_target, args.gamma, K, heat_std,
-                               args.single_q, bf16)
-        q_values = qf(obs, actions.unsqueeze(1))[..., 0]  # (2, B)
+    def update_critic(data):
+        target = critic_target(data.next_obs, data.rewards, data.terminations, target_actor, qf_target, args.gamma, K,
+                               heat_std, args.single_q, bf16)
+        q_values = qf(data.obs, data.actions.unsqueeze(1))[..., 0]  # (2, B)
         qf_losses = (q_values - target).pow(2).mean(dim=1)  # (qf1_loss, qf2_loss)
         q_optimizer.zero_grad()
         qf_losses.sum().backward()
@@ -601,8 +613,7 @@ def main(args):
         return q_values.detach().mean(dim=1), qf_losses.detach()
 
     def update_actor(obs):
-        actor_loss, samples = matching_loss(obs, actor, qf, args.eta, K, heat_std, args.single_q, args.matching,
-                                            bf16)
+        actor_loss, samples = matching_loss(obs, actor, qf, args.eta, K, heat_std, args.single_q, args.matching, bf16)
         actor_optimizer.zero_grad()
         actor_loss.backward()
         actor_optimizer.step()
@@ -615,34 +626,23 @@ def main(args):
     if args.compile:
         update_critic, update_actor, act = torch.compile(update_critic), torch.compile(update_actor), torch.compile(act)
 
-    rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
-    next_eval, start_step = args.eval_frequency, 0
-    uploaded_videos, last_return, last_eval = set(), float("nan"), None
-    loss_names, first_nonfinite = ["qf1_loss", "qf2_loss", "actor_loss"], torch.full((3,), -1, device=device)
     stateful = {"actor": actor, "target_actor": target_actor, "qf": qf, "qf_target": qf_target,
                 "q_optimizer": q_optimizer, "actor_optimizer": actor_optimizer, "replay_buffer": rb}
-
-    def training_state(step):
-        return {"step": step, "next_eval": next_eval, "last_eval": last_eval, "run_name": run_name, "wandb_id": run_id, "args": vars(args),
-                **{name: obj.state_dict() for name, obj in stateful.items()},
-                "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                        "action_space": envs.single_action_space.np_random.bit_generator.state}}
-
+    start_step, next_eval, last_eval = 0, args.eval_frequency, None  # last_eval: (step, mean return)
     if checkpoint:
         for name, obj in stateful.items():
             obj.load_state_dict(checkpoint[name])
-        rng = checkpoint["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None:
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        envs.single_action_space.np_random.bit_generator.state = rng["action_space"]
-        start_step, next_eval, last_eval = checkpoint["step"], checkpoint["next_eval"], checkpoint.get("last_eval")
+        set_rng_states(checkpoint["rng"], envs)
+        start_step, next_eval, last_eval = checkpoint["step"], checkpoint["next_eval"], checkpoint["last_eval"]
         if last_eval is not None and last_eval[0] == start_step:  # purge_step dropped it: log it again
             writer.add_scalar("eval/episodic_return", last_eval[1], last_eval[0])
-        print(f"resumed from {checkpoint_file} at step {start_step}; the env starts a fresh episode")
+
+    def save(step):
+        save_checkpoint(checkpoint_path, {
+            "step": step, "next_eval": next_eval, "last_eval": last_eval, "run_name": run_name, "wandb_id": run_id,
+            "args": vars(args), "rng": rng_states(envs, device), **{k: obj.state_dict() for k, obj in stateful.items()}})
+
+    loss_names, first_nonfinite = ["qf1_loss", "qf2_loss", "actor_loss"], torch.full((3,), -1, device=device)
 
     def stop_if_nonfinite():  # one host sync: called at logging and checkpoint steps only
         for name, step in zip(loss_names, first_nonfinite.tolist()):
@@ -652,10 +652,10 @@ def main(args):
                 sys.exit(f"error: losses/{name} became non-finite at step {step}; last good checkpoint: {kept}; "
                          "try a smaller --q-lr, --policy-lr or --eta")
 
-    start_time, sps_step, last_print = time.time(), start_step, 0.0
     # global steps run 0, n, 2n, ... (n = num_envs): the first one at or after learning_starts trains first
     first_update = -(-args.learning_starts // args.num_envs) * args.num_envs
     actor_loss, samples = torch.zeros((), device=device), None  # until the first actor update (e.g. after a resume)
+    start_time, sps_step, last_print, last_return, uploaded_videos = time.time(), start_step, 0.0, float("nan"), set()
 
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + start_step)
@@ -669,13 +669,7 @@ def main(args):
 
         # TRY NOT TO MODIFY: execute the game and log data.
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-        if "final_info" in infos:
-            done = infos["final_info"]["_episode"]
-            for episodic_return, length in zip(infos["final_info"]["episode"]["r"][done],
-                                               infos["final_info"]["episode"]["l"][done]):
-                writer.add_scalar("charts/episodic_return", episodic_return, global_step)
-                writer.add_scalar("charts/episodic_length", length, global_step)
-                last_return = float(episodic_return)
+        last_return = log_episodes(writer, infos, global_step, last_return)
 
         # TRY NOT TO MODIFY: truncated episodes bootstrap from their real final observation
         rb.add(obs, real_next_obs(next_obs, infos), actions, rewards, terminations)
@@ -684,48 +678,48 @@ def main(args):
         # ALGO LOGIC: training.
         if global_step >= args.learning_starts:
             data = rb.sample(args.batch_size)
-            q_values, qf_losses = update_critic(*data)
-            iteration = (global_step - first_update) // args.num_envs  # the same count after a resume
+            q_values, qf_losses = update_critic(data)
+            iteration = (global_step - first_update) // args.num_envs  # counts the same after a resume
             if iteration % args.policy_frequency == 0:
-                actor_loss, samples = update_actor(data[0])
+                actor_loss, samples = update_actor(data.obs)
             if iteration % args.target_network_frequency == 0:
-                polyak_update(target_params, online_params, args.tau)
+                polyak_update(target_actor, actor, args.tau)
+                polyak_update(qf_target, qf, args.tau)
             finite = torch.isfinite(torch.cat([qf_losses, actor_loss.view(1)]))  # no host sync
             first_nonfinite = torch.where((first_nonfinite < 0) & ~finite, global_step, first_nonfinite)
 
             if global_step % args.log_frequency == 0:
-                manage_freed_memory(release=True)
+                stop_if_nonfinite()
                 losses = {"qf1_values": q_values[0], "qf2_values": q_values[1], "qf1_loss": qf_losses[0],
                           "qf2_loss": qf_losses[1], "qf_loss": qf_losses.mean(), "actor_loss": actor_loss}
-                stop_if_nonfinite()
                 for name, value in losses.items():
                     writer.add_scalar(f"losses/{name}", value.item(), global_step)
                 if samples is not None:  # None until the first actor update
-                    for name, value in policy_charts(actor, data[0], samples, heat_std, args.entropy_samples).items():
+                    for name, value in policy_charts(actor, data.obs, samples, heat_std, args.entropy_samples).items():
                         writer.add_scalar(f"charts/{name}", value.item(), global_step)
                 sps = int((global_step - sps_step) / (time.time() - start_time))
                 writer.add_scalar("charts/SPS", sps, global_step)
                 start_time, sps_step = time.time(), global_step
                 if time.time() - last_print > 10:
                     last_print = time.time()
-                    print(f"step={global_step} SPS={sps} qf_loss={losses['qf_loss']:.3f} "
-                          f"actor_loss={losses['actor_loss']:.4f} last_return={last_return:.1f}")
+                    print(f"step={global_step} SPS={sps} qf_loss={qf_losses.mean():.3f} "
+                          f"actor_loss={actor_loss:.4f} last_return={last_return:.1f}")
 
-        if global_step + args.num_envs >= next_eval or global_step + args.num_envs >= args.total_timesteps:
+        done_steps = global_step + args.num_envs  # env steps taken once this iteration ends
+        if done_steps >= next_eval or done_steps >= args.total_timesteps:
             next_eval += args.eval_frequency
-            eval_return = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device, video_folder,
-                                   global_step + args.num_envs)
-            last_eval = (global_step + args.num_envs, eval_return)
-            writer.add_scalar("eval/episodic_return", eval_return, global_step + args.num_envs)
-            print(f"step={global_step + args.num_envs} eval/episodic_return={eval_return:.1f}")
+            last_eval = (done_steps, evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device,
+                                              video_folder, done_steps))
+            writer.add_scalar("eval/episodic_return", last_eval[1], done_steps)
+            print(f"step={done_steps} eval/episodic_return={last_eval[1]:.1f}")
             if args.track and video_folder:
-                upload_videos(video_folder, uploaded_videos, global_step + args.num_envs)
+                upload_videos(video_folder, uploaded_videos, done_steps)
 
-        # TRY NOT TO MODIFY: checkpoints (never of a non-finite state) and clean stops on SIGTERM/SIGINT
-        done_steps = global_step + args.num_envs
+        # TRY NOT TO MODIFY: checkpoints (never of a non-finite state) and clean stops on SIGTERM/SIGINT.
+        # done_steps % frequency < num_envs: this iteration crossed a multiple of the frequency
         if (done_steps % args.checkpoint_frequency < args.num_envs and done_steps < args.total_timesteps) or stop_signals:
             stop_if_nonfinite()
-            save_checkpoint(checkpoint_path, training_state(done_steps))
+            save(done_steps)
         if stop_signals:
             writer.close()
             print(f"stopped by signal {stop_signals[0]} after step {done_steps}; checkpoint: {checkpoint_path}; "
@@ -733,7 +727,7 @@ def main(args):
             sys.exit(128 + stop_signals[0])
 
     stop_if_nonfinite()
-    save_checkpoint(checkpoint_path, training_state(max(start_step, args.total_timesteps)))
+    save(max(start_step, args.total_timesteps))
     if args.save_model:
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save({"args": vars(args), "actor": actor.state_dict(), "qf": qf.state_dict()}, model_path)

@@ -126,5 +126,5 @@ def test_slurm_requeue_resumes_from_checkpoint(slurm, tmp_path):
         assert time.time() < deadline, "the requeued task did not finish in 10 minutes"
         time.sleep(2)
     log = (tmp_path / "wppg__InvertedPendulum-v5__1" / "log.txt").read_text()
-    assert "stopped by signal 15" in log and "resumed from runs/" in log
+    assert "stopped by signal 15" in log and "resuming from runs/" in log
     assert (tmp_path / "wppg__InvertedPendulum-v5__1" / "done").exists()

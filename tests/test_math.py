@@ -87,18 +87,19 @@ def test_rank_coupling_pairs_equal_ranks_per_dimension():
     assert torch.equal(wppg_i.rank_coupling(samples, targets), paired)
 
 
+@pytest.mark.parametrize("module", [wppg, wppg_i], ids=["wppg", "wppg_i"])
 @pytest.mark.parametrize("matching", ["pointwise", "rank"])
-def test_matching_gradient_is_a_dpg_step_on_the_critic(matching):
+def test_matching_gradient_is_a_dpg_step_on_the_critic(module, matching):
     """At the current parameters the loss gradient is -2 eta J^T g / (B K): a DPG-style step (README: the paper, line
     by line). Without heat noise a monotone transport keeps every sample's rank, so both matchings agree."""
     torch.manual_seed(1)
-    actor, q = make_actor(wppg), QuadraticQ(torch.tensor([0.2, 0.1]))
+    actor, q = make_actor(module), QuadraticQ(torch.tensor([0.2, 0.1]))
     obs = torch.randn(4, 3)
     torch.manual_seed(2)
-    loss, _ = wppg.matching_loss(obs, actor, q, eta=0.1, K=5, heat_std=0.0, single_q=True, matching=matching)
+    loss, _ = module.matching_loss(obs, actor, q, eta=0.1, K=5, heat_std=0.0, single_q=True, matching=matching)
     grads = torch.autograd.grad(loss, list(actor.parameters()))
     torch.manual_seed(2)  # the same noise as inside matching_loss
-    actions = actor(obs.unsqueeze(1), torch.randn(4, 5, 2))
+    actions = actor(obs.unsqueeze(1), torch.randn(4, 5, actor.noise_dim))
     g = (q.a_star - actions).detach()  # grad_a Q
     expected = torch.autograd.grad(-2 * 0.1 * (g * actions).sum() / (4 * 5), list(actor.parameters()))
     for got, want in zip(grads, expected):
@@ -113,17 +114,18 @@ def test_heat_step_noise_has_std_sqrt_2_lambda_eta():
     assert wppg.heat_step(torch.full((1000, 2), 0.999), 0.5, -1.0, 1.0).max().item() <= 1.0  # stays in the box
 
 
+@pytest.mark.parametrize("module", [wppg, wppg_i], ids=["wppg", "wppg_i"])
 @pytest.mark.parametrize("single_q", [False, True])
-def test_critic_target_matches_hand_computation(single_q):
+def test_critic_target_matches_hand_computation(module, single_q):
     torch.manual_seed(0)
     B, K, gamma, heat_std = 3, 4, 0.9, 0.05
-    actor = make_actor(wppg, hidden=(8,))
-    qf = wppg.SoftQNetworks(3, 2, (8,), "tanh")
+    actor = make_actor(module, hidden=(8,))
+    qf = module.SoftQNetworks(3, 2, (8,), "tanh")
     next_obs, rewards, terminations = torch.randn(B, 3), torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.0, 1.0, 0.0])
     torch.manual_seed(5)
-    y = wppg.critic_target(next_obs, rewards, terminations, actor, qf, gamma, K, heat_std, single_q)
+    y = module.critic_target(next_obs, rewards, terminations, actor, qf, gamma, K, heat_std, single_q)
     torch.manual_seed(5)  # the same draws, in the same order, one state and one sample at a time
-    noise = torch.randn(B, K, 2)
+    noise = torch.randn(B, K, actor.noise_dim)
     xi = torch.randn(B, K, 2)
     with torch.no_grad():
         for b in range(B):
@@ -152,6 +154,9 @@ def test_truncated_step_stores_real_final_observation():
     assert torch.equal(rb.next_obs[2], final)  # stored: the real final observation ...
     assert not torch.equal(rb.next_obs[2], torch.as_tensor(next_obs[0]))  # ... not the reset observation
     assert rb.terminations[2].item() == 0.0  # truncation keeps bootstrapping
+    batch = rb.sample(5)  # named fields, drawn from the 3 rows filled
+    assert batch.next_obs.shape == (5, 4) and batch.actions.shape == (5, 1) and batch.rewards.shape == (5,)
+    assert all(any(torch.equal(row, stored) for stored in rb.obs[:3]) for row in batch.obs)
 
 
 class LinearGenerator(torch.nn.Module):
@@ -212,7 +217,7 @@ def test_polyak_update_averages_outside_autograd(module):
     target.requires_grad_(False)
     expected = [0.9 * t + 0.1 * o for t, o in zip(target.parameters(), online.parameters())]
     for _ in range(2):  # the second call would extend a graph made by the first
-        module.polyak_update(list(target.parameters()), list(online.parameters()), 0.1)
+        module.polyak_update(target, online, 0.1)
     for param, want in zip(target.parameters(), expected):
         assert param.grad_fn is None and not param.requires_grad
     assert torch.allclose(next(target.parameters()), 0.9 * expected[0].detach() + 0.1 * next(online.parameters()).detach())

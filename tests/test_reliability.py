@@ -65,7 +65,7 @@ def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
     restored = run_script(script, *PENDULUM, "--total-timesteps", 300, "--checkpoint-frequency", 300,
                           "--resume", copy, cwd=tmp_path)
     assert restored.returncode == 0, restored.stderr
-    assert "resumed from" in restored.stdout
+    assert f"resuming from {copy} at step 300" in restored.stdout
     resaved = load(checkpoint)
     assert resaved.pop("args")["resume"] == str(copy) and saved.pop("args")["resume"] is None
     assert_same(saved, resaved)
@@ -78,8 +78,8 @@ def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] >= 550  # continuous, nothing twice
 
 
-def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
-    process = start("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 100000, cwd=tmp_path)
+def test_sigterm_checkpoints_and_exits_cleanly(script, tmp_path):
+    process = start(script, *PENDULUM, "--total-timesteps", 100000, cwd=tmp_path)
     wait_for("runs/*/events.out.tfevents.*", tmp_path)
     time.sleep(3)  # well into training
     process.send_signal(signal.SIGTERM)
@@ -90,17 +90,20 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
     assert 0 < load(checkpoint)["step"] < 100000
 
 
-def test_kill_during_checkpoint_writes_never_corrupts_it(tmp_path):
-    """A checkpoint every step, killed at several moments: the checkpoint file always loads."""
+def test_kill_during_checkpoint_writes_never_corrupts_it(script, tmp_path):
+    """A checkpoint every step, killed at several moments, each run in its own folder (a second run in the same
+    folder would find the first one's file and could pass without ever being killed mid-write): the file loads."""
     for delay in [0.3, 0.7, 1.1]:
-        process = start("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 100000,
-                        "--checkpoint-frequency", 1, "--learning-starts", 50, cwd=tmp_path)
-        wait_for("runs/*/checkpoint.pt", tmp_path)
+        cwd = tmp_path / f"delay-{delay}"
+        cwd.mkdir()
+        process = start(script, *PENDULUM, "--total-timesteps", 100000, "--checkpoint-frequency", 1,
+                        "--learning-starts", 50, cwd=cwd)
+        first = wait_for("runs/*/checkpoint.pt", cwd)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        for checkpoint in tmp_path.glob("runs/*/checkpoint.pt"):
-            assert load(checkpoint)["step"] > 0
+        assert process.returncode == -signal.SIGKILL  # killed, not finished
+        assert load(first)["step"] > 1  # still written every step after the first: later writes were under way
 
 
 def test_nan_stops_with_message_and_keeps_last_good_checkpoint(script, tmp_path):
@@ -121,18 +124,18 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(script, tmp_path)
 @pytest.mark.parametrize("wandb_env", [{"WANDB_MODE": "offline"},
                                        {"WANDB_MODE": "online", "WANDB_API_KEY": "0" * 40,
                                         "WANDB_BASE_URL": "http://127.0.0.1:9"}], ids=["offline", "bogus_network"])
-def test_track_without_network_returns_in_bounded_time(wandb_env, tmp_path):
+def test_track_without_network_returns_in_bounded_time(script, wandb_env, tmp_path):
     begin = time.time()
-    result = run_script("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 150, "--track", cwd=tmp_path,
+    result = run_script(script, *PENDULUM, "--total-timesteps", 150, "--track", cwd=tmp_path,
                         timeout=180, **wandb_env)
     assert result.returncode == 0, result.stderr
     assert time.time() - begin < 150
     assert list(tmp_path.glob("wandb/offline-run-*"))
 
 
-def test_unwritable_run_folder_is_a_clear_error(tmp_path):
+def test_unwritable_run_folder_is_a_clear_error(script, tmp_path):
     (tmp_path / "runs").write_text("a file where the runs folder should be")
-    result = run_script("wppg_continuous_action.py", *PENDULUM, "--total-timesteps", 150, cwd=tmp_path)
+    result = run_script(script, *PENDULUM, "--total-timesteps", 150, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot write to runs/")
 
