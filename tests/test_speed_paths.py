@@ -1,5 +1,6 @@
 """The fast paths compute the same thing as the plain computation: fused critics with a split first layer,
 torch.compile, and (approximately) bf16 autocast."""
+import math
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SCRIPTS, SMALL, load_script, plain_q, run_script, script_env
+from conftest import SCRIPTS, SMALL, load_script, only_run_dir, plain_q, run_script, scalars, script_env
 
 MODULES = [load_script(name) for name in SCRIPTS]
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
@@ -79,6 +80,9 @@ def test_compile_and_bf16_end_to_end(script, tmp_path):
     result = run_script(script, "--env-id", "InvertedPendulum-v5", "--total-timesteps", 400, "--learning-starts", 200,
                         "--compile", "--autocast", "bf16", *SMALL, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
+    logged = scalars(only_run_dir(tmp_path))  # the compiled bf16 updates ran and stayed finite
+    assert [step for step, _ in logged["losses/actor_loss"]] == [200, 250, 300, 350]
+    assert all(math.isfinite(value) for tag in ["losses/qf1_loss", "losses/actor_loss"] for _, value in logged[tag])
 
 
 ALLOCATOR_PROBE = """
