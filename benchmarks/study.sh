@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning this file resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default), 2, 3, baselines; then: bash benchmark.sh --out benchmark_runs/study --report
+#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default), 2, 3, reacher, baselines; then: bash benchmark.sh --out benchmark_runs/study --report
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmark_runs/study}
@@ -38,6 +38,12 @@ case "${1:-1}" in
     wait
     bash benchmark.sh --scripts wppg_implicit_continuous_action.py "${IP[@]}" --workers 2 --tag rank-lam0.2 \
       -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2 ;;
+  reacher)  # one of the paper's six tasks at a budget this machine finishes: WPPG at its defaults (rank, lambda 1e-4)
+      # against SAC (fixed alpha 0.2), 5 seeds each, 20k steps
+    bash benchmark.sh --scripts wppg_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 1 --tag defaults \
+      -- "${BUDGET[@]}" "${WPPG[@]}" &
+    bash benchmark.sh --scripts sac --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 1 -- "${BUDGET[@]}"
+    wait ;;
   baselines)  # the baselines' own check (SAC self-tuned, PPO; Hopper at a budget this machine finishes: 50k steps)
     bash benchmark.sh --scripts ppo "${IP[@]}" --workers 1 -- "${BUDGET[@]}"
     bash benchmark.sh --scripts sac "${IP[@]}" --workers 1 --tag auto -- "${BUDGET[@]}" --autotune
