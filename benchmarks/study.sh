@@ -40,7 +40,7 @@ case "${1:-1}" in
       -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2 ;;
   reacher)  # one of the paper's six tasks at a budget this machine finishes: WPPG at its defaults (rank, lambda 1e-4)
       # against SAC (fixed alpha 0.2), 5 seeds each, 20k steps
-    bash benchmark.sh --scripts wppg_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 1 --tag defaults \
+    bash benchmark.sh --scripts wppg_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 2 --tag defaults \
       -- "${BUDGET[@]}" "${WPPG[@]}" &
     bash benchmark.sh --scripts sac --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 1 -- "${BUDGET[@]}"
     wait ;;
