@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning this file resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default), 2, 3, reacher, baselines; then: bash benchmark.sh --out benchmark_runs/study --report
+#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default), 2, 3, reacher, reacher-i, baselines; then: bash benchmark.sh --out benchmark_runs/study --report
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmark_runs/study}
@@ -44,6 +44,9 @@ case "${1:-1}" in
       -- "${BUDGET[@]}" "${WPPG[@]}" &
     bash benchmark.sh --scripts sac --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 1 -- "${BUDGET[@]}"
     wait ;;
+  reacher-i)  # WPPG-I at its defaults on Reacher-v5 (same budget as chunk reacher; started in a later session than SAC)
+    bash benchmark.sh --scripts wppg_implicit_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" \
+      --workers 2 --tag defaults -- "${BUDGET[@]}" "${WPPG[@]}" ;;
   baselines)  # the baselines' own check (SAC self-tuned, PPO; Hopper at a budget this machine finishes: 50k steps)
     bash benchmark.sh --scripts ppo "${IP[@]}" --workers 1 -- "${BUDGET[@]}"
     bash benchmark.sh --scripts sac "${IP[@]}" --workers 1 --tag auto -- "${BUDGET[@]}" --autotune
