@@ -488,7 +488,9 @@ def load_checkpoint(args, device):
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=False)
         saved, filled = checkpoint["args"], len(checkpoint["replay_buffer"]["obs"])
-    except Exception as error:  # a truncated or corrupt file raises many types
+        if not {"step", "next_eval", "last_eval", "rng", "run_name", "wandb_id"} <= checkpoint.keys():
+            raise KeyError("written by another version of this script")
+    except Exception as error:  # a truncated or corrupt file, or one from another version, raises many types
         sys.exit(f"error: --resume {path}: not a readable checkpoint ({type(error).__name__}); pass another file, "
                  "or move it away to start afresh")
     differ = [f"--{name.replace('_', '-')} (checkpoint: {saved[name]}, now: {getattr(args, name)})"

@@ -2,6 +2,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 import tyro
 
 from conftest import SCRIPTS, load_script, run_script
@@ -105,6 +106,12 @@ def test_resume_bad_checkpoints_refused(script, finished_runs, tmp_path, monkeyp
                   "checkpoint"], tmp_path, monkeypatch)
     check_refused(MODULES[script], [*base, "--resume", str(model)], ["not a readable checkpoint"], tmp_path,
                   monkeypatch)
+    older = tmp_path / "older.pt"  # a checkpoint of an earlier version, without the evaluation it last logged
+    state = torch.load(checkpoint, weights_only=False)
+    del state["last_eval"]
+    torch.save(state, older)
+    check_refused(MODULES[script], [*base, "--resume", str(older)], [f"--resume {older}: not a readable checkpoint "
+                  "(KeyError)"], tmp_path, monkeypatch)
     check_refused(MODULES[script], ["--env-id", "Pendulum-v1", "--hidden-sizes", "16", "16", "--total-timesteps",
                   "150", "--resume", str(checkpoint)], [
         "flags differ from the checkpoint's", "--env-id (checkpoint: InvertedPendulum-v5, now: Pendulum-v1)",
