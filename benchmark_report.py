@@ -10,6 +10,8 @@ Writes to the grid's folder:
 - results.md / results.csv: per task and algorithm, the IQM of the final evaluation with its 95 % CI, the mean of
   the last 10 training episodes, runs and steps; then, where algorithms cover every task, the aggregate IQM of the
   per-task normalised score ((return - task min) / (task max - task min), min and max over all runs in the report);
+- evaluations.csv: every evaluation of every run (task, algorithm, seed, step, return), so that a report's numbers
+  can be checked and combined with later runs once the run folders are gone;
 - learning_curves.png: per task, the IQM of the evaluation return against env steps, with its 95 % CI band;
 - aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs above each score).
 """
@@ -46,19 +48,19 @@ def read_run(run_folder):
 
 
 def collect(out):
-    runs = defaultdict(list)  # (env, algo) -> [(evals, train)]
+    runs = defaultdict(list)  # (env, algo) -> [(evals, train, seed)]
     for folder in sorted(Path(out).iterdir()):
         if folder.is_dir() and (folder / "done").exists():
-            algo, env_id, _seed = folder.name.split("__")
-            runs[(env_id, algo)].append(read_run(folder))
+            algo, env_id, seed = folder.name.split("__")
+            runs[(env_id, algo)].append((*read_run(folder), int(seed)))
     return runs
 
 
 def aligned(runs, env_id):
     """{algo: (steps, returns (runs, steps))} on the eval steps that every run of this task reached."""
     task = {algo: seeds for (env, algo), seeds in runs.items() if env == env_id}
-    steps = sorted(set.intersection(*(set(evals) for seeds in task.values() for evals, _ in seeds)))
-    return {algo: (np.array(steps), np.array([[evals[s] for s in steps] for evals, _ in seeds]))
+    steps = sorted(set.intersection(*(set(evals) for seeds in task.values() for evals, *_ in seeds)))
+    return {algo: (np.array(steps), np.array([[evals[s] for s in steps] for evals, *_ in seeds]))
             for algo, seeds in task.items()}
 
 
@@ -80,7 +82,7 @@ def report(runs):
         finals[env_id] = {algo: returns[:, -1] for algo, (_, returns) in curves[env_id].items()}
         stats = iqm_with_ci({algo: final[:, None] for algo, final in finals[env_id].items()})
         for algo, (steps, returns) in sorted(curves[env_id].items()):
-            last10 = np.mean([train[-10:].mean() for _, train in runs[(env_id, algo)] if len(train)])
+            last10 = np.mean([train[-10:].mean() for _, train, _ in runs[(env_id, algo)] if len(train)])
             rows.append(dict(task=env_id, algorithm=algo, iqm=stats[algo][0], ci_low=stats[algo][1],
                              ci_high=stats[algo][2], last10_train=last10, runs=len(returns), steps=int(steps[-1])))
     return rows, curves, finals
@@ -163,8 +165,14 @@ def main(out):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    with open(Path(out, "evaluations.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "algorithm", "seed", "step", "eval_return"])
+        for (env_id, algo), seeds in sorted(runs.items()):
+            for evals, _, seed in sorted(seeds, key=lambda run: run[2]):
+                writer.writerows([env_id, algo, seed, step, value] for step, value in sorted(evals.items()))
     curve_figure(curves, Path(out, "learning_curves.png"))
-    written = ["results.md", "results.csv", "learning_curves.png"]
+    written = ["results.md", "results.csv", "evaluations.csv", "learning_curves.png"]
     if aggregate:
         aggregate_figure(scores, aggregate, Path(out, "aggregate.png"))
         written.append("aggregate.png")

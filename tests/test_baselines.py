@@ -87,3 +87,10 @@ def test_report_iqm_ci_alignment_and_figures(tmp_path):
     assert f"| a | {scores[4:12].mean():.3f} [" in text
     for figure in ["learning_curves.png", "aggregate.png"]:
         assert (tmp_path / figure).stat().st_size > 10_000
+    # every evaluation of every run, the resumed run with its re-logged value (not 999), the longer run uncut
+    evaluations = list(csv.DictReader(open(tmp_path / "evaluations.csv")))
+    assert len(evaluations) == 8 * 2 + (7 * 4 + 5) + 8 + 8  # a, b (seed 8 evaluates 5 times) on Task; a, b on Other
+    a_runs = {(r["seed"], r["step"]): float(r["eval_return"]) for r in evaluations
+              if (r["task"], r["algorithm"]) == ("Task-v0", "a")}
+    assert a_runs == {(str(seed), step): value for seed, final in enumerate(finals, 1)
+                      for step, value in [("2000", 1.0), ("4000", final)]}
