@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning this file resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default), 2, 3a, 3b, 3c, 3d-sac, 3d-harness, reacher, baselines; then: bash benchmark.sh --out benchmark_runs/study --report
+#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default), 2, 3a, 3b, 3c, 3d-sac, 3d-harness, 3e-sac, 3e-wppg, reacher, baselines; then: bash benchmark.sh --out benchmark_runs/study --report
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmark_runs/study}
@@ -52,6 +52,15 @@ case "${1:-1}" in
       bash benchmark.sh --scripts benchmarks/study_variants.py --env-ids InvertedPendulum-v5 --start-seed 6 \
         --num-seeds 10 --out "$OUT" --workers 1 --tag sac-in-wppg-harness \
         -- "${BUDGET[@]}" "${WPPG[@]}" --entropy-scale 0.2 --eta 1e-6 --variants soft-target sac-actor
+    fi ;;
+  3e-sac|3e-wppg)  # the paper's target actor against SAC's online actor in the critic target: SAC in WPPG's harness, and
+      # WPPG (pointwise, lambda 1e-4: chunk 1), each with next actions from the online actor (--variants online-actor)
+    if [ "$1" = 3e-sac ]; then
+      bash benchmark.sh --scripts benchmarks/study_variants.py "${IP[@]}" --workers 1 --tag sac-in-wppg-harness-online-actor \
+        -- "${BUDGET[@]}" "${WPPG[@]}" --entropy-scale 0.2 --eta 1e-6 --variants soft-target sac-actor online-actor
+    else
+      bash benchmark.sh --scripts benchmarks/study_variants.py "${IP[@]}" --workers 1 --tag pointwise-lam1e-4-online-actor \
+        -- "${BUDGET[@]}" "${WPPG[@]}" --matching pointwise --entropy-scale 1e-4 --variants online-actor
     fi ;;
   reacher)  # one of the paper's six tasks at a budget this machine finishes: WPPG at its defaults (rank, lambda 1e-4)
       # against SAC (fixed alpha 0.2), 5 seeds each, 20k steps

@@ -4,10 +4,13 @@ flags included, is the script's.
 
     python benchmarks/study_variants.py --variants soft-target -- --env-id InvertedPendulum-v5 --entropy-scale 0.2
     python benchmarks/study_variants.py --variants soft-target sac-actor -- --eta 1e-6 ...   # SAC in WPPG's harness
+    python benchmarks/study_variants.py --variants soft-target sac-actor online-actor -- --eta 1e-6 ...   # closer still
 
   soft-target     the critic target subtracts lambda log pi(a'|s') (SAC's soft target; the explicit actor's
                   closed-form tanh-Gaussian density, App. D.1, of the sample before the heat noise)
   entropy-reward  store r + lambda H(s) with the nearest-neighbour estimate, as WPPG-I does (App. D.1)
+  online-actor    the critic target samples next actions from the online actor, as SAC does, instead of the
+                  paper's Polyak target actor (App. D.2.2)
   sac-actor       SAC's actor loss, mean_k [lambda log pi(a_k|s) - min Q(s, a_k)] over K reparameterised samples,
                   in place of action-gradient matching (the heat noise then only acts when sampling: pass a tiny
                   --eta to remove it)
@@ -24,6 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import load_script  # noqa: E402
 
 wppg = load_script("wppg_continuous_action.py")
+built_actors = []  # every Actor the script builds, in order: main builds the online actor first
+
+
+class RecordedActor(wppg.Actor):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        built_actors.append(self)
 
 
 def sample_with_log_prob(actor, obs, noise):
@@ -62,36 +72,41 @@ def sac_actor_loss(lam):
     return matching_loss
 
 
+def online_actor_target(critic_target):
+    """The given critic target, with next actions from the online actor in place of the target actor."""
+    def with_online_actor(next_obs, rewards, terminations, target_actor, *args, **kwargs):
+        return critic_target(next_obs, rewards, terminations, built_actors[0], *args, **kwargs)
+
+    return with_online_actor
+
+
 def entropy_reward(lam, num_samples, heat_std):
-    """A replay buffer that adds lam * H(s) to each stored reward, H from the online actor (the first one built)."""
-    actors = []
-
-    class Actor(wppg.Actor):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            actors.append(self)
-
+    """A replay buffer that adds lam * H(s) to each stored reward, H from the online actor."""
     class ReplayBuffer(wppg.ReplayBuffer):
         def add(self, obs, next_obs, actions, rewards, terminations):
             x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-            bonus = lam * wppg.entropy_estimate(x, actors[0], num_samples, heat_std).cpu().numpy()
+            bonus = lam * wppg.entropy_estimate(x, built_actors[0], num_samples, heat_std).cpu().numpy()
             super().add(obs, next_obs, actions, rewards + bonus, terminations)
 
-    return Actor, ReplayBuffer
+    return ReplayBuffer
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", required=True, choices=["soft-target", "entropy-reward", "sac-actor"])
+    parser.add_argument("--variants", nargs="+", required=True,
+                        choices=["soft-target", "entropy-reward", "sac-actor", "online-actor"])
     opts, rest = parser.parse_known_args()
     args = tyro.cli(wppg.Args, args=[a for a in rest if a != "--"])
     lam, heat_std = args.entropy_scale, (2 * args.entropy_scale * args.eta) ** 0.5
+    wppg.Actor = RecordedActor
     if "soft-target" in opts.variants:
         wppg.critic_target = soft_critic_target(lam)
     if "sac-actor" in opts.variants:
         wppg.matching_loss = sac_actor_loss(lam)
+    if "online-actor" in opts.variants:
+        wppg.critic_target = online_actor_target(wppg.critic_target)
     if "entropy-reward" in opts.variants:
-        wppg.Actor, wppg.ReplayBuffer = entropy_reward(lam, args.entropy_samples, heat_std)
+        wppg.ReplayBuffer = entropy_reward(lam, args.entropy_samples, heat_std)
     args.exp_name = "wppg_" + "+".join(opts.variants)
     wppg.main(args)
 

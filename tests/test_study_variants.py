@@ -30,11 +30,28 @@ def test_log_prob_is_the_tanh_gaussian_density():
 
 def test_all_variants_train_and_log(tmp_path):
     result = run_script("benchmarks/study_variants.py", "--variants", "soft-target", "sac-actor", "entropy-reward",
-                        "--", "--env-id", "InvertedPendulum-v5", "--total-timesteps", 600, "--learning-starts", 200,
+                        "online-actor", "--", "--env-id", "InvertedPendulum-v5", "--total-timesteps", 600, "--learning-starts", 200,
                         "--entropy-scale", 0.2, *SMALL, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
-    assert "wppg_soft-target+sac-actor+entropy-reward" in run_dir.name
+    assert "wppg_soft-target+sac-actor+entropy-reward+online-actor" in run_dir.name
     logged = scalars(run_dir)
     assert all(math.isfinite(v) for _, v in logged["losses/actor_loss"])
     assert [step for step, _ in logged["eval/episodic_return"]] == [600]
+
+
+def test_online_actor_target_uses_the_first_actor_built():
+    torch.manual_seed(0)
+    box = gym.spaces.Box(-np.ones(2, np.float32), np.ones(2, np.float32))
+    variants.built_actors.clear()
+    online, target = variants.RecordedActor(3, box, (16,), "tanh"), variants.RecordedActor(3, box, (16,), "tanh")
+    qf_target = variants.wppg.SoftQNetworks(3, 2, (16,), "tanh")
+    batch = torch.randn(8, 3), torch.randn(8), torch.zeros(8)
+
+    def target_from(actor, critic_target):
+        torch.manual_seed(1)  # the same next-action noise
+        return critic_target(*batch, actor, qf_target, 0.99, 4, 0.0, False)
+
+    with_online = target_from(target, variants.online_actor_target(variants.wppg.critic_target))
+    assert torch.equal(with_online, target_from(online, variants.wppg.critic_target))
+    assert not torch.allclose(with_online, target_from(target, variants.wppg.critic_target))  # other weights
