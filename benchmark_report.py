@@ -2,19 +2,24 @@
 (Agarwal et al. 2021: interquartile mean, stratified-bootstrap 95 % confidence intervals, performance profiles).
 
     python benchmark_report.py benchmark_runs     # or: bash benchmark.sh --out benchmark_runs --report
+    python benchmark_report.py benchmark_runs --include docs/study/evaluations.csv   # with an earlier report's runs
 
 A run is the folder <algo>__<env>__<seed> that benchmark.sh made; only finished runs (with a `done` file) count.
+--include adds the runs of earlier reports' evaluations.csv files (their training returns are not kept: n/a).
 Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a step logged twice, as
 after a resume, keeps its last value), and a task uses the steps that all of its runs reached.
 Writes to the grid's folder:
-- results.md / results.csv: per task and algorithm, the IQM of the final evaluation with its 95 % CI, the mean of
-  the last 10 training episodes, runs and steps; then, where algorithms cover every task, the aggregate IQM of the
-  per-task normalised score ((return - task min) / (task max - task min), min and max over all runs in the report);
+- results.md / results.csv: per task and algorithm, the IQM of the final evaluation with its 95 % CI, the IQM of
+  each run's mean evaluation over the task's aligned steps (its learning curve's area divided by its length: every
+  evaluation counts, not only the last) with its 95 % CI, the mean of the last 10 training episodes, runs and steps;
+  then, where algorithms cover every task, the aggregate IQM of the per-task normalised score
+  ((return - task min) / (task max - task min), min and max over all runs in the report);
 - evaluations.csv: every evaluation of every run (task, algorithm, seed, step, return), so that a report's numbers
   can be checked and combined with later runs once the run folders are gone;
 - learning_curves.png: per task, the IQM of the evaluation return against env steps, with its 95 % CI band;
 - aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs above each score).
 """
+import argparse
 import csv
 import sys
 import warnings
@@ -56,6 +61,23 @@ def collect(out):
     return runs
 
 
+def read_evaluations(path):
+    """The runs of an earlier report's evaluations.csv, in collect()'s form (no training returns)."""
+    runs = defaultdict(dict)  # (env, algo, seed) -> {step: return}
+    for row in csv.DictReader(open(path)):
+        runs[(row["task"], row["algorithm"], int(row["seed"]))][int(row["step"])] = float(row["eval_return"])
+    return runs
+
+
+def add_included(runs, paths):
+    for path in paths:
+        for (env_id, algo, seed), evals in read_evaluations(path).items():
+            if any(s == seed for *_, s in runs[(env_id, algo)]):
+                sys.exit(f"error: --include {path}: {algo} on {env_id} seed {seed} is already in the report")
+            runs[(env_id, algo)].append((evals, np.array([]), seed))
+    return runs
+
+
 def aligned(runs, env_id):
     """{algo: (steps, returns (runs, steps))} on the eval steps that every run of this task reached."""
     task = {algo: seeds for (env, algo), seeds in runs.items() if env == env_id}
@@ -81,10 +103,13 @@ def report(runs):
             continue
         finals[env_id] = {algo: returns[:, -1] for algo, (_, returns) in curves[env_id].items()}
         stats = iqm_with_ci({algo: final[:, None] for algo, final in finals[env_id].items()})
+        auc = iqm_with_ci({algo: returns.mean(axis=1, keepdims=True) for algo, (_, returns) in curves[env_id].items()})
         for algo, (steps, returns) in sorted(curves[env_id].items()):
-            last10 = np.mean([train[-10:].mean() for _, train, _ in runs[(env_id, algo)] if len(train)])
+            trained = [train[-10:].mean() for _, train, _ in runs[(env_id, algo)] if len(train)]
             rows.append(dict(task=env_id, algorithm=algo, iqm=stats[algo][0], ci_low=stats[algo][1],
-                             ci_high=stats[algo][2], last10_train=last10, runs=len(returns), steps=int(steps[-1])))
+                             ci_high=stats[algo][2], auc_iqm=auc[algo][0], auc_ci_low=auc[algo][1],
+                             auc_ci_high=auc[algo][2], last10_train=np.mean(trained) if trained else np.nan,
+                             runs=len(returns), steps=int(steps[-1])))
     return rows, curves, finals
 
 
@@ -105,11 +130,13 @@ def normalised(finals):
 
 
 def markdown(rows, aggregate):
-    lines = ["| task | algorithm | final eval return, IQM [95 % CI] | last-10 train return (mean) | runs | steps |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| task | algorithm | final eval return, IQM [95 % CI] | mean eval return over the run, IQM [95 % CI] | "
+             "last-10 train return (mean) | runs | steps |", "|---|---|---|---|---|---|---|"]
     for r in rows:
+        train = "n/a" if np.isnan(r["last10_train"]) else f"{r['last10_train']:.1f}"
         lines.append(f"| {r['task']} | {r['algorithm']} | {r['iqm']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}] | "
-                     f"{r['last10_train']:.1f} | {r['runs']} | {r['steps']:,} |")
+                     f"{r['auc_iqm']:.1f} [{r['auc_ci_low']:.1f}, {r['auc_ci_high']:.1f}] | {train} | {r['runs']} | "
+                     f"{r['steps']:,} |")
     if aggregate:
         lines += ["", "| algorithm | normalised score over tasks, IQM [95 % CI] |", "|---|---|"]
         lines += [f"| {algo} | {iqm:.3f} [{low:.3f}, {high:.3f}] |" for algo, (iqm, low, high) in aggregate.items()]
@@ -152,8 +179,8 @@ def aggregate_figure(scores, aggregate, path):
     plt.close(fig)
 
 
-def main(out):
-    runs = collect(out)
+def main(out, include=()):
+    runs = add_included(collect(out), include)
     if not runs:
         sys.exit(f"error: no finished runs in {out}")
     rows, curves, finals = report(runs)
@@ -181,4 +208,8 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "benchmark_runs")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", nargs="?", default="benchmark_runs", help="the grid's folder; the report goes there")
+    parser.add_argument("--include", nargs="+", default=[], metavar="CSV", help="earlier reports' evaluations.csv")
+    opts = parser.parse_args()
+    main(opts.out, opts.include)

@@ -74,6 +74,7 @@ def test_report_iqm_ci_alignment_and_figures(tmp_path):
     assert float(a["iqm"]) == pytest.approx(35.0)  # mean of the middle half: 20, 30, 40, 50
     assert int(a["steps"]) == 4000 and int(rows[("Task-v0", "b")]["steps"]) == 4000
     assert float(rows[("Task-v0", "b")]["iqm"]) == pytest.approx(5.0)  # not the 1e6 of the longer run
+    assert float(a["auc_iqm"]) == pytest.approx((1.0 + 35.0) / 2)  # each run's mean over its steps 2,000 and 4,000
     # the 95 % CI of a percentile bootstrap over the 8 runs, computed here by hand (15.0 and 55.0 with this
     # generator); a resample's IQM moves in steps of 2.5, so another random stream may land one step away
     rng = np.random.default_rng(0)
@@ -94,3 +95,22 @@ def test_report_iqm_ci_alignment_and_figures(tmp_path):
               if (r["task"], r["algorithm"]) == ("Task-v0", "a")}
     assert a_runs == {(str(seed), step): value for seed, final in enumerate(finals, 1)
                       for step, value in [("2000", 1.0), ("4000", final)]}
+
+
+def test_report_includes_an_earlier_reports_evaluations(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for seed in range(1, 6):
+        fake_run(first, f"a__Task-v0__{seed}", {1000: 0.0, 2000: 10.0 * seed})
+        fake_run(second, f"b__Task-v0__{seed}", {1000: 1.0, 2000: 7.0})
+    report.main(first)
+    report.main(second, [first / "evaluations.csv"])
+    rows = {r["algorithm"]: r for r in csv.DictReader(open(second / "results.csv"))}
+    before = next(csv.DictReader(open(first / "results.csv")))
+    assert [rows["a"][k] for k in ["iqm", "ci_low", "ci_high", "auc_iqm"]] == [
+        before[k] for k in ["iqm", "ci_low", "ci_high", "auc_iqm"]]
+    assert rows["a"]["last10_train"] == "nan"  # an included run keeps no training returns
+    assert float(rows["b"]["last10_train"]) == pytest.approx(4.0)  # fake_run logs 1 and 7 as training returns
+    assert "| Task-v0 | a | 30.0 [" in (second / "results.md").read_text() and "| n/a | 5 | 2,000 |" in (
+        second / "results.md").read_text()
+    with pytest.raises(SystemExit, match="a on Task-v0 seed 1 is already in the report"):
+        report.main(first, [first / "evaluations.csv"])
