@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
-# Each variant is a tagged grid in one --out folder; rerunning this file resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]      # chunk: 1 (default), 2, 3a, 3b, 3c, 3d-sac, 3d-harness, 3e-sac, 3e-wppg, reacher, baselines; then: bash benchmark.sh --out benchmark_runs/study --report
+# Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
+#   bash benchmarks/study.sh [chunk]   # 1 (default), 2, 3a, 3b, 3c, 3d-sac, 3d-harness, 3e-sac, 3e-wppg, reacher, baselines
+#   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmark_runs/study}
@@ -30,19 +31,20 @@ case "${1:-1}" in
       -- "${BUDGET[@]}" "${WPPG[@]}" --matching pointwise --entropy-scale 1e-4 --policy-lr 1e-3 --q-lr 1e-3
     bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam0.02 \
       -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.02 ;;
-  3b)  # WPPG-I at its defaults on Reacher-v5 (against chunk reacher's SAC), then WPPG at its defaults on InvertedPendulum
+  3b)  # WPPG-I at its defaults on Reacher-v5, against chunk reacher's SAC
     bash benchmark.sh --scripts wppg_implicit_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" \
-      --workers 1 --tag defaults -- "${BUDGET[@]}" "${WPPG[@]}"
+      --workers 1 --tag defaults -- "${BUDGET[@]}" "${WPPG[@]}" ;;
+  3c)  # not run yet (see the README's Does it learn?): WPPG at its defaults, lr 1e-3 with rank, lambda = 1, WPPG-I
     bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam1e-4 \
-      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 1e-4 ;;
-  3c)  # not run yet (see the README's Does it learn?): lr 1e-3 with rank, lambda = 1, WPPG-I on InvertedPendulum
+      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 1e-4 &
     bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam0.2-lr1e-3 \
-      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2 --policy-lr 1e-3 --q-lr 1e-3 &
-    bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam1 \
-      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 1
+      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2 --policy-lr 1e-3 --q-lr 1e-3
     wait
-    bash benchmark.sh --scripts wppg_implicit_continuous_action.py "${IP[@]}" --workers 2 --tag rank-lam0.2 \
-      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2 ;;
+    bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam1 \
+      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 1 &
+    bash benchmark.sh --scripts wppg_implicit_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam0.2 \
+      -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2
+    wait ;;
   3d-sac|3d-harness)  # a replication with seeds 6-15 of chunk 1's SB3 SAC and chunk 2's SAC in WPPG's harness: at 5 seeds
       # 3/5 against 1/5 runs solved (Fisher p = 0.52) could not tell whether the harness carries the gap to SAC
     if [ "$1" = 3d-sac ]; then
