@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]   # 1 (default), 2, 3a, 3b, 3c, 3d-sac, 3d-harness, 3e-sac, 3e-wppg, reacher, baselines
+#   bash benchmarks/study.sh [chunk]   # 1 (default), 2, 3a, 3b, 3c, 3d-sac, 3d-harness, 3e-sac, 3e-wppg, 3f-ip, 3f-reacher, reacher, baselines
 #   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +63,15 @@ case "${1:-1}" in
     else
       bash benchmark.sh --scripts benchmarks/study_variants.py "${IP[@]}" --workers 1 --tag pointwise-lam1e-4-online-actor \
         -- "${BUDGET[@]}" "${WPPG[@]}" --matching pointwise --entropy-scale 1e-4 --variants online-actor
+    fi ;;
+  3f-ip|3f-reacher)  # a held-out check of lr 1e-3 (chosen on chunk 3a's runs) at WPPG's defaults otherwise, on new runs:
+      # InvertedPendulum, and Reacher-v5 against chunk reacher (WPPG defaults at lr 3e-4, and SAC)
+    if [ "$1" = 3f-ip ]; then
+      bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam1e-4-lr1e-3 \
+        -- "${BUDGET[@]}" "${WPPG[@]}" --policy-lr 1e-3 --q-lr 1e-3
+    else
+      bash benchmark.sh --scripts wppg_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" \
+        --workers 1 --tag defaults-lr1e-3 -- "${BUDGET[@]}" "${WPPG[@]}" --policy-lr 1e-3 --q-lr 1e-3
     fi ;;
   reacher)  # one of the paper's six tasks at a budget this machine finishes: WPPG at its defaults (rank, lambda 1e-4)
       # against SAC (fixed alpha 0.2), 5 seeds each, 20k steps
