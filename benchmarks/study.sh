@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]   # 1 (default), 2, 3a, 3b, 3c, 3d-sac, 3d-harness, 3e-sac, 3e-wppg, 3f-ip, 3f-reacher, reacher, baselines
+#   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3f, reacher, baselines
 #   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
