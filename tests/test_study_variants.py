@@ -1,12 +1,15 @@
-"""benchmarks/study_variants.py: the study's bridge from WPPG to SAC (README: Does it learn?)."""
+"""The study's tools (README: Does it learn?): benchmarks/study_variants.py, the bridge from WPPG to SAC, and
+benchmarks/solved.py, the solved-run counts."""
 import math
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
-from conftest import SMALL, load_script, only_run_dir, run_script, scalars
+from conftest import ROOT, SMALL, load_script, only_run_dir, run_script, scalars
 
 variants = load_script("benchmarks/study_variants.py")
 
@@ -30,7 +33,8 @@ def test_log_prob_is_the_tanh_gaussian_density():
 
 def test_all_variants_train_and_log(tmp_path):
     result = run_script("benchmarks/study_variants.py", "--variants", "soft-target", "sac-actor", "entropy-reward",
-                        "online-actor", "--", "--env-id", "InvertedPendulum-v5", "--total-timesteps", 600, "--learning-starts", 200,
+                        "online-actor", "--", "--env-id", "InvertedPendulum-v5", "--total-timesteps", 600,
+                        "--learning-starts", 200,
                         "--entropy-scale", 0.2, *SMALL, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
@@ -55,3 +59,22 @@ def test_online_actor_target_uses_the_first_actor_built():
     with_online = target_from(target, variants.online_actor_target(variants.wppg.critic_target))
     assert torch.equal(with_online, target_from(online, variants.wppg.critic_target))
     assert not torch.allclose(with_online, target_from(target, variants.wppg.critic_target))  # other weights
+
+
+def test_solved_counts_and_fisher_test(tmp_path):
+    rows = ["task,algorithm,seed,step,eval_return"]
+    for seed, evals in enumerate([(50, 1000), (1000, 1000), (1000, 70), (60, 80), (1000, 1000)], 1):  # a: 3 + 1
+        rows += [f"T-v0,a,{seed},{step},{value}" for step, value in zip((2000, 4000), evals)]
+    for seed, evals in enumerate([(50, 1000), (60, 70), (80, 90), (70, 60), (1000, 60)], 1):  # b: 1 + 1
+        rows += [f"T-v0,b,{seed},{step},{value}" for step, value in zip((2000, 4000), evals)]
+    rows.append("Other-v0,a,1,2000,1000")
+    (tmp_path / "evaluations.csv").write_text("\n".join(rows) + "\n")
+    solved = load_script("benchmarks/solved.py")
+    assert solved.counts(tmp_path / "evaluations.csv", "T-v0", 1000) == {"a": [5, 3, 4], "b": [5, 1, 2]}
+    result = subprocess.run([sys.executable, "benchmarks/solved.py", tmp_path / "evaluations.csv", "--task", "T-v0",
+                             "--threshold", "1000", "--compare", "a", "b"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    # hypergeometric by hand: P(k of the 4 solved runs in a) = C(5, k) C(5, 4 - k) / 210 = 5, 50, 100, 50, 5 / 210;
+    # two-sided: every table as unlikely as the observed k = 3, i.e. k = 0, 1, 3, 4 (k = 4 of 6 at any evaluation alike)
+    assert "a 3/5 against b 1/5 at the end: Fisher exact p = 0.524" in result.stdout  # (5 + 50 + 50 + 5) / 210
+    assert "a 4/5 against b 2/5 at any evaluation: Fisher exact p = 0.524" in result.stdout
