@@ -2,7 +2,7 @@
 (Agarwal et al. 2021: interquartile mean, stratified-bootstrap 95 % confidence intervals, performance profiles).
 
     python benchmark_report.py benchmark_runs     # or: bash benchmark.sh --out benchmark_runs --report
-    python benchmark_report.py benchmark_runs --include docs/study/earlier/evaluations.csv   # with an earlier report's runs
+    python benchmark_report.py benchmark_runs --include docs/study/evaluations.csv   # with an earlier report's runs
 
 A run is the folder <algo>__<env>__<seed> that benchmark.sh made; only finished runs (with a `done` file) count.
 --include adds the runs of earlier reports' evaluations.csv files (their training returns are not kept: n/a).

@@ -2,7 +2,7 @@
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
 #   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3f, reacher, baselines
-#   python benchmark_report.py benchmark_runs/study --include docs/study/earlier/evaluations.csv   # with the committed runs
+#   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmark_runs/study}
