@@ -1,11 +1,12 @@
 """The study's tools (README: Does it learn?): benchmarks/study_variants.py, the bridge from WPPG to SAC, and
-benchmarks/solved.py, the solved-run counts."""
+benchmarks/solved.py, the solved-run counts, and benchmarks/policy_spread.py, the policy charts."""
 import math
 import subprocess
 import sys
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
@@ -78,3 +79,20 @@ def test_solved_counts_and_fisher_test(tmp_path):
     # two-sided: every table as unlikely as the observed k = 3, i.e. k = 0, 1, 3, 4 (k = 4 of 6 at any evaluation alike)
     assert "a 3/5 against b 1/5 at the end: Fisher exact p = 0.524" in result.stdout  # (5 + 50 + 50 + 5) / 210
     assert "a 4/5 against b 2/5 at any evaluation: Fisher exact p = 0.524" in result.stdout
+
+
+def test_policy_spread_averages_the_second_half(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "a__T-v0__1"
+    writer = SummaryWriter(str(run / "runs" / "a__T-v0__1__0"))
+    for step in range(0, 1001, 100):  # 0.0 in the first half, step / 1000 from step 500 on
+        writer.add_scalar("charts/action_std", step / 1000 if step >= 500 else 0.0, step)
+    writer.add_scalar("charts/entropy_estimate", -2.0, 1000)
+    writer.close()
+    spread = load_script("benchmarks/policy_spread.py")
+    assert spread.second_half_means(run) == {"charts/action_std": pytest.approx(0.75),  # (0.5 + ... + 1.0) / 6
+                                             "charts/entropy_estimate": -2.0}
+    result = subprocess.run([sys.executable, "benchmarks/policy_spread.py", tmp_path], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 0 and "| a__T-v0__1 | 0.750 | n/a | -2.000 | n/a |" in result.stdout, result.stderr
