@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3f, reacher, baselines
+#   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3g, reacher, baselines
 #   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +72,13 @@ case "${1:-1}" in
     else
       bash benchmark.sh --scripts wppg_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" \
         --workers 1 --tag defaults-lr1e-3 -- "${BUDGET[@]}" "${WPPG[@]}" --policy-lr 1e-3 --q-lr 1e-3
+    fi ;;
+  3g-ip|3g-reacher)  # SAC (SB3, fixed alpha 0.2) at lr 1e-3, the learning rate of chunk 3f, so that the comparison shares it
+    if [ "$1" = 3g-ip ]; then
+      bash benchmark.sh --scripts sac "${IP[@]}" --workers 1 --tag lr1e-3 -- "${BUDGET[@]}" --learning-rate 1e-3
+    else
+      bash benchmark.sh --scripts sac --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 1 --tag lr1e-3 \
+        -- "${BUDGET[@]}" --learning-rate 1e-3
     fi ;;
   reacher)  # one of the paper's six tasks at a budget this machine finishes: WPPG at its defaults (rank, lambda 1e-4)
       # against SAC (fixed alpha 0.2), 5 seeds each, 20k steps
