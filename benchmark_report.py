@@ -5,7 +5,8 @@
     python benchmark_report.py benchmark_runs --include docs/study/evaluations.csv   # with an earlier report's runs
 
 A run is the folder <algo>__<env>__<seed> that benchmark.sh made; only finished runs (with a `done` file) count.
---include adds the runs of earlier reports' evaluations.csv files (their training returns are not kept: n/a).
+--include adds the runs of earlier reports' evaluations.csv files (their training returns are not kept: n/a);
+--algorithms reports only the named ones, --prefix P names the files P<file> (a focused figure beside the full one).
 Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a step logged twice, as
 after a resume, keeps its last value), and a task uses the steps that all of its runs reached.
 Writes to the grid's folder:
@@ -179,37 +180,41 @@ def aggregate_figure(scores, aggregate, path):
     plt.close(fig)
 
 
-def main(out, include=()):
+def main(out, include=(), algorithms=None, prefix=""):
     runs = add_included(collect(out), include)
+    if algorithms:
+        runs = {key: seeds for key, seeds in runs.items() if key[1] in algorithms}
     if not runs:
         sys.exit(f"error: no finished runs in {out}")
     rows, curves, finals = report(runs)
     scores = normalised(finals) if finals else {}
     aggregate = iqm_with_ci(scores) if scores else {}
     text = markdown(rows, aggregate)
-    Path(out, "results.md").write_text(text + "\n")
-    with open(Path(out, "results.csv"), "w", newline="") as f:
+    written = [Path(out, prefix + name) for name in ["results.md", "results.csv", "evaluations.csv",
+                                                     "learning_curves.png", "aggregate.png"][: 5 if aggregate else 4]]
+    written[0].write_text(text + "\n")
+    with open(written[1], "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    with open(Path(out, "evaluations.csv"), "w", newline="") as f:
+    with open(written[2], "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["task", "algorithm", "seed", "step", "eval_return"])
         for (env_id, algo), seeds in sorted(runs.items()):
             for evals, _, seed in sorted(seeds, key=lambda run: run[2]):
                 writer.writerows([env_id, algo, seed, step, value] for step, value in sorted(evals.items()))
-    curve_figure(curves, Path(out, "learning_curves.png"))
-    written = ["results.md", "results.csv", "evaluations.csv", "learning_curves.png"]
+    curve_figure(curves, written[3])
     if aggregate:
-        aggregate_figure(scores, aggregate, Path(out, "aggregate.png"))
-        written.append("aggregate.png")
+        aggregate_figure(scores, aggregate, written[4])
     print(text)
-    print(f"\nwrote {', '.join(str(Path(out, name)) for name in written)}")
+    print(f"\nwrote {', '.join(map(str, written))}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", nargs="?", default="benchmark_runs", help="the grid's folder; the report goes there")
     parser.add_argument("--include", nargs="+", default=[], metavar="CSV", help="earlier reports' evaluations.csv")
+    parser.add_argument("--algorithms", nargs="+", metavar="ALGO", help="report only these (e.g. for a legible figure)")
+    parser.add_argument("--prefix", default="", help="put before every file name written (e.g. with --algorithms)")
     opts = parser.parse_args()
-    main(opts.out, opts.include)
+    main(opts.out, opts.include, opts.algorithms, opts.prefix)

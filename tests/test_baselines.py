@@ -112,5 +112,9 @@ def test_report_includes_an_earlier_reports_evaluations(tmp_path):
     assert float(rows["b"]["last10_train"]) == pytest.approx(4.0)  # fake_run logs 1 and 7 as training returns
     assert "| Task-v0 | a | 30.0 [" in (second / "results.md").read_text() and "| n/a | 5 | 2,000 |" in (
         second / "results.md").read_text()
+    report.main(second, [first / "evaluations.csv"], algorithms=["b"], prefix="only-b-")
+    assert [r["algorithm"] for r in csv.DictReader(open(second / "only-b-results.csv"))] == ["b"]
+    assert (second / "only-b-learning_curves.png").exists() and (second / "results.md").read_text() != (
+        second / "only-b-results.md").read_text()
     with pytest.raises(SystemExit, match="a on Task-v0 seed 1 is already in the report"):
         report.main(first, [first / "evaluations.csv"])
