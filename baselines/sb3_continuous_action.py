@@ -54,8 +54,8 @@ class Args:
     """write losses and SPS to TensorBoard every this many steps"""
     learning_starts: int = 10000
     """SAC: timestep to start learning (the WPPG scripts' default)"""
-    learning_rate: float = 3e-4
-    """SAC: learning rate of actor, critics and entropy coefficient (the WPPG scripts' default)"""
+    learning_rate: float = 1e-3
+    """SAC: learning rate of actor, critics and entropy coefficient (the WPPG scripts' default: one lr for all)"""
     ent_coef: float = 0.2
     """SAC: the fixed entropy coefficient alpha (the paper fixes it; its value was lost, 0.2 is Spinning Up's)"""
     autotune: bool = False
