@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3g, reacher, baselines
+#   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3h, reacher, baselines
 #   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +45,7 @@ case "${1:-1}" in
     bash benchmark.sh --scripts wppg_implicit_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam0.2 \
       -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2
     wait ;;
-  3d-sac|3d-harness)  # a replication with seeds 6-15 of chunk 1's SB3 SAC and chunk 2's SAC in WPPG's harness: at 5 seeds
+  3d-sac|3d-harness)  # (one run of 3d-harness made; the rest not run yet) a replication with seeds 6-15 of chunk 1's SB3 SAC and chunk 2's SAC in WPPG's harness: at 5 seeds
       # 3/5 against 1/5 runs solved (Fisher p = 0.52) could not tell whether the harness carries the gap to SAC
     if [ "$1" = 3d-sac ]; then
       bash benchmark.sh --scripts sac --env-ids InvertedPendulum-v5 --start-seed 6 --num-seeds 10 --out "$OUT" \
@@ -80,6 +80,9 @@ case "${1:-1}" in
       bash benchmark.sh --scripts sac --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 1 --tag lr1e-3 \
         -- "${BUDGET[@]}" --learning-rate 1e-3
     fi ;;
+  3h)  # WPPG-I at its defaults (lr 1e-3 since chunk 3f) on InvertedPendulum
+    bash benchmark.sh --scripts wppg_implicit_continuous_action.py "${IP[@]}" --workers 1 --tag defaults \
+      -- "${BUDGET[@]}" "${WPPG[@]}" ;;
   reacher)  # one of the paper's six tasks at a budget this machine finishes: WPPG at its defaults (rank, lambda 1e-4)
       # against SAC (fixed alpha 0.2), 5 seeds each, 20k steps
     bash benchmark.sh --scripts wppg_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 2 --tag defaults \
