@@ -115,6 +115,22 @@ def test_heat_step_noise_has_std_sqrt_2_lambda_eta():
 
 
 @pytest.mark.parametrize("module", [wppg, wppg_i], ids=["wppg", "wppg_i"])
+def test_policy_charts_on_known_samples(module):
+    """Own spread from the actor's samples; executed = with the heat noise, clipped to the box; edge share."""
+    torch.manual_seed(0)
+    actor, obs = make_actor(module), torch.zeros(4, 3)
+    samples = torch.zeros(4, 20_000, 2)
+    samples[:, ::2] = 0.3  # per state and dimension: half at 0, half at 0.3 -> std 0.15 of the half-range 1
+    samples[0, :4] = 0.995  # 4 of 80,000 samples within 1 % of the edge
+    charts = module.policy_charts(actor, obs, samples, heat_std=0.2, entropy_samples=16)
+    assert charts["action_std"].item() == pytest.approx(0.15, rel=0.01)
+    assert charts["executed_action_std"].item() == pytest.approx(math.hypot(0.15, 0.2), rel=0.02)  # independent noise
+    assert charts["action_edge_frac"].item() == pytest.approx(8 / (4 * 20_000 * 2))  # both dims of 4 samples
+    clipped = module.policy_charts(actor, obs, torch.full((4, 20_000, 2), 0.999), heat_std=0.5, entropy_samples=16)
+    assert clipped["executed_action_std"].item() < 0.5 * 0.7  # clipping to the box cuts the noise's spread
+
+
+@pytest.mark.parametrize("module", [wppg, wppg_i], ids=["wppg", "wppg_i"])
 @pytest.mark.parametrize("single_q", [False, True])
 def test_critic_target_matches_hand_computation(module, single_q):
     torch.manual_seed(0)
