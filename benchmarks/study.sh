@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3h, reacher, baselines
+#   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3i, reacher, baselines
 #   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +84,9 @@ case "${1:-1}" in
   3h)  # WPPG-I at its defaults (lr 1e-3 since chunk 3f) on InvertedPendulum
     bash benchmark.sh --scripts wppg_implicit_continuous_action.py "${IP[@]}" --workers 1 --tag defaults-lr1e-3 \
       -- "${BUDGET[@]}" "${WPPG[@]}" ;;
+  3i)  # lambda = 0.2 (SAC's alpha) on Reacher-v5 at the defaults otherwise (lr 1e-3): does entropy close the gap there?
+    bash benchmark.sh --scripts wppg_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" \
+      --workers 2 --tag lam0.2-lr1e-3 -- "${BUDGET[@]}" "${WPPG[@]}" --entropy-scale 0.2 ;;
   reacher)  # one of the paper's six tasks at a budget this machine finishes: WPPG at its defaults of the time (lr 3e-4)
       # against SAC (fixed alpha 0.2), 5 seeds each, 20k steps
     bash benchmark.sh --scripts wppg_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" --workers 2 --tag defaults \
