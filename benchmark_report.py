@@ -190,8 +190,9 @@ def main(out, include=(), algorithms=None, prefix=""):
     scores = normalised(finals) if finals else {}
     aggregate = iqm_with_ci(scores) if scores else {}
     text = markdown(rows, aggregate)
-    written = [Path(out, prefix + name) for name in ["results.md", "results.csv", "evaluations.csv",
-                                                     "learning_curves.png", "aggregate.png"][: 5 if aggregate else 4]]
+    names = ["results.md", "results.csv", "evaluations.csv", "learning_curves.png", "aggregate.png"]
+    names = names if aggregate else names[:-1]  # no aggregate without an algorithm on every task
+    written = [Path(out, prefix + name) for name in names]
     written[0].write_text(text + "\n")
     with open(written[1], "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
