@@ -1,0 +1,48 @@
+"""Behaviour kept bit for bit: short runs of both scripts, both matchings, two tasks, fixed seeds, compared with
+runs recorded before the code was restructured (tests/data/reference_runs.json). Every scalar the run logs,
+except the wall-clock SPS, must match exactly. To record anew after an intended change of behaviour:
+    python tests/test_reference.py --record
+"""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SCRIPTS, SMALL, only_run_dir, run_script, scalars
+
+REFERENCE = Path(__file__).parent / "data" / "reference_runs.json"
+CASES = [(script, env_id, matching) for script in SCRIPTS for env_id in ["Reacher-v5", "InvertedDoublePendulum-v5"]
+         for matching in ["pointwise", "rank"]]
+FLAGS = ["--total-timesteps", 300, "--learning-starts", 100, "--eval-frequency", 150, "--seed", 3, *SMALL]
+
+
+def record(script, env_id, matching, cwd):
+    result = run_script(script, "--env-id", env_id, "--matching", matching, *FLAGS, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    logged = scalars(only_run_dir(cwd))
+    return {tag: values for tag, values in sorted(logged.items()) if tag != "charts/SPS"}
+
+
+def case_id(script, env_id, matching):
+    return f"{script[:-3]}|{env_id}|{matching}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(*case) for case in CASES])
+def test_same_scalars_as_recorded(case, tmp_path):
+    expected = json.loads(REFERENCE.read_text())[case_id(*case)]
+    logged = json.loads(json.dumps(record(*case, tmp_path)))  # tuples to lists, as stored
+    assert logged.keys() == expected.keys()
+    for tag in expected:
+        assert logged[tag] == expected[tag], tag
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
+    import tempfile
+
+    runs = {}
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as cwd:
+            runs[case_id(*case)] = record(*case, cwd)
+            print(case_id(*case), {tag: values[-1] for tag, values in runs[case_id(*case)].items()})
+    REFERENCE.write_text(json.dumps(runs, indent=0) + "\n")
