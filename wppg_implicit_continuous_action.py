@@ -1,8 +1,6 @@
-# WPPG-I: Wasserstein Proximal Policy Gradient (arXiv 2603.02576) with an implicit actor a = f(s,
-# z).
-# The algorithm is whole in this file; the run machinery (checks, logs, checkpoints) is in
-# run_utils.py.
-# Docs and the paper-to-code map: README.md; the heat step: docs/heat_step.md.
+# WPPG-I: Wasserstein Proximal Policy Gradient (arXiv 2603.02576), implicit actor a = f(s, z).
+# The whole algorithm is in this file; the run machinery (checks, logs, checkpoints) is in
+# run_utils.py. The paper-to-code map: README.md; the heat step: docs/heat_step.md.
 import collections
 import math
 import os
@@ -30,13 +28,13 @@ class Args(run_utils.TrainArgs):
     gamma: Optional[float] = None
     """the discount factor gamma (default: the per-task table ENV_DEFAULTS)"""
     tau: float = 0.005
-    """target smoothing coefficient (Polyak averaging of the target critics and the target actor)"""
+    """target smoothing coefficient (Polyak averaging of the target critics and target actor)"""
     batch_size: int = 256
     """the batch size of sample from the replay memory"""
     policy_lr: float = 1e-3
-    """the learning rate of the policy network optimizer (the paper's, as reconstructed: 3e-4)"""
+    """the learning rate of the policy network optimizer (the paper's, reconstructed: 3e-4)"""
     q_lr: float = 1e-3
-    """the learning rate of the Q network optimizer (the paper's, as reconstructed: 3e-4)"""
+    """the learning rate of the Q network optimizer (the paper's, reconstructed: 3e-4)"""
     policy_frequency: int = 1
     """the frequency of training the policy (delayed)"""
     target_network_frequency: int = 1
@@ -44,17 +42,15 @@ class Args(run_utils.TrainArgs):
     eta: float = 0.1
     """Wasserstein step size eta of the proximal (transport) step, §3.2"""
     entropy_scale: float = 1e-4
-    """entropy scale lambda: the heat step adds N(0, 2 lambda eta I) noise to every sampled action,
-    on
-    actions normalised to [-1, 1], §3.1 eq. 6"""
+    """entropy scale lambda: the heat step adds N(0, 2 lambda eta I) noise to every sampled
+    action, on actions normalised to [-1, 1], §3.1 eq. 6"""
     num_action_samples: int = 32
     """number K of action samples per state, for the critic target and for the actor update"""
     matching: Literal["pointwise", "coupled", "rank"] = "pointwise"
     """actor update: "pointwise" regresses each sample onto its own moved copy (the paper's
-    practical
-    algorithm); "coupled" first pairs the heat-noised samples with the actor's by rank along their
-    principal axes, so the heat step accumulates into the actor (§3.1's splitting); "rank" pairs
-    after moving, and diverges on steep critics (docs/heat_step.md)"""
+    practical algorithm); "coupled" first pairs the heat-noised samples with the actor's by rank
+    along their principal axes, so the heat step accumulates into the actor (§3.1's splitting);
+    "rank" pairs after moving, and diverges on steep critics (docs/heat_step.md)"""
     entropy_samples: int = 64
     """samples per state of the nearest-neighbour entropy estimate (charts/entropy_estimate)"""
     single_q: bool = False
@@ -64,17 +60,15 @@ class Args(run_utils.TrainArgs):
     activation: Optional[Literal["relu", "tanh"]] = None
     """hidden activation of actor and critics (default: the per-task table ENV_DEFAULTS)"""
     latent_dim: Optional[int] = None
-    """size m of the actor's latent z ~ N(0, I_m) (default: round(obs_dim / 3), App. D.3 and its
-    ablation)"""
+    """size m of the actor's latent z ~ N(0, I_m) (default: round(obs_dim / 3), App. D.3)"""
     compile: bool = False
     """if toggled, torch.compile the critic target and the matching loss"""
     autocast: Literal["off", "bf16"] = "off"
-    """bf16: the K-sample critic passes under torch.autocast (faster on CPUs with bf16 support)"""
+    """bf16: the K-sample critic passes under torch.autocast (faster on CPUs with bf16 units)"""
 
 
 # Paper App. D.3: (256, 256) ReLU networks for Hopper, HalfCheetah and Humanoid, (64, 64) Tanh for
-# the
-# other tasks; gamma 0.99 except Swimmer. Keys are env names up to their first "-"; flags override.
+# the other tasks; gamma 0.99 except Swimmer. Keys are env names up to their first "-".
 ENV_DEFAULTS = {
     "Hopper": dict(hidden_sizes=(256, 256), activation="relu"),
     "HalfCheetah": dict(hidden_sizes=(256, 256), activation="relu"),
@@ -97,11 +91,9 @@ def resolve_defaults(args):
     return args
 
 
-# --------------------------------------------------------------------------------------------------
-# -------------
+# ------------------------------------------------------------------------------------------------
 # Networks (App. D.2)
-# --------------------------------------------------------------------------------------------------
-# -------------
+# ------------------------------------------------------------------------------------------------
 def mlp(in_dim, out_dim, hidden_sizes, activation):
     layers = []
     for size in hidden_sizes:
@@ -112,17 +104,14 @@ def mlp(in_dim, out_dim, hidden_sizes, activation):
 
 class SoftQNetworks(nn.Module):
     """Both critics Q1, Q2 in one module: each layer's weights stacked on a leading axis of size 2,
-    so
-    one batched matmul runs both. The first layer is split, W_s s + W_a a: the state part is
+    so one batched matmul runs both. The first layer is split, W_s s + W_a a: the state part is
     computed once per state, not K times."""
 
     def __init__(self, obs_dim, act_dim, hidden_sizes, activation):
         super().__init__()
         sizes = [obs_dim + act_dim, *hidden_sizes, 1]
-        self.obs_dim, self.activation = (
-            obs_dim,
-            torch.relu_ if activation == "relu" else inplace_tanh,
-        )
+        self.obs_dim = obs_dim
+        self.activation = torch.relu_ if activation == "relu" else inplace_tanh
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation
@@ -136,9 +125,7 @@ class SoftQNetworks(nn.Module):
         B, K, _ = a.shape
         (w, b), *hidden, (w_out, b_out) = zip(self.weights, self.biases)
         state_part = torch.baddbmm(b, x.expand(2, -1, -1), w[:, : self.obs_dim])  # (2, B, hidden)
-        action_part = (
-            a @ w[:, None, self.obs_dim :]
-        )  # (2, B, K, hidden): broadcasts over both critics
+        action_part = a @ w[:, None, self.obs_dim :]  # (2, B, K, hidden), both critics
         h = self.activation(action_part.add_(state_part.unsqueeze(2))).view(2, B * K, -1)
         for w, b in hidden:
             h = self.activation(torch.baddbmm(b, h, w))
@@ -147,8 +134,7 @@ class SoftQNetworks(nn.Module):
 
 
 class Actor(nn.Module):
-    """Implicit actor (App. D.2.1): a = squash(f([s, z])), z ~ N(0, I_m); its density is never
-    needed."""
+    """Implicit actor (App. D.2.1): a = squash(f([s, z])), z ~ N(0, I_m); no density is needed."""
 
     def __init__(self, obs_dim, action_space, hidden_sizes, activation, latent_dim):
         super().__init__()
@@ -159,8 +145,8 @@ class Actor(nn.Module):
         self.register_buffer("high", torch.tensor(action_space.high, dtype=torch.float32))
 
     def forward(self, x, noise):
-        """x: (..., 1 or K, obs_dim), noise: the latents z, (..., K, latent_dim) -> actions (..., K,
-        act_dim) in [low, high]. The state is repeated for each of the K latents."""
+        """x: (..., 1 or K, obs_dim), noise: the latents z, (..., K, latent_dim) -> actions
+        (..., K, act_dim) in [low, high]. The state is repeated for each of the K latents."""
         u = self.net(torch.cat([x.expand(*noise.shape[:-1], -1), noise], -1))
         return self.low + (self.high - self.low) * (torch.tanh(u) + 1) / 2
 
@@ -169,50 +155,48 @@ class Actor(nn.Module):
         return self(x, torch.zeros(x.shape[0], self.noise_dim, device=x.device))
 
 
-# --------------------------------------------------------------------------------------------------
-# -------------
+def build_actor(observation_space, action_space, args):
+    """The actor for these spaces and args (a dict: vars(Args), or a saved model's args)."""
+    obs_dim, sizes, latent_dim = (
+        observation_space.shape[0],
+        args["hidden_sizes"],
+        args["latent_dim"],
+    )
+    return Actor(obs_dim, action_space, sizes, args["activation"], latent_dim)
+
+
+# ------------------------------------------------------------------------------------------------
 # Replay buffer
-# --------------------------------------------------------------------------------------------------
-# -------------
+# ------------------------------------------------------------------------------------------------
 Batch = collections.namedtuple("Batch", ["obs", "next_obs", "actions", "rewards", "terminations"])
 
 
 class ReplayBuffer:
-    """Preallocated tensors on the training device. next_obs holds the real final observation at
-    episode ends."""
+    """Preallocated tensors on the training device; next_obs holds the real final observation."""
 
     def __init__(self, size, obs_dim, act_dim, device):
         self.size, self.pos, self.full, self.device = size, 0, False, device
-        shapes = dict(
-            obs=(obs_dim,), next_obs=(obs_dim,), actions=(act_dim,), rewards=(), terminations=()
-        )
+        shapes = dict(obs=(obs_dim,), next_obs=(obs_dim,), actions=(act_dim,))  # the rest: scalars
         for name in Batch._fields:
-            setattr(self, name, torch.zeros(size, *shapes[name], device=device))
+            setattr(self, name, torch.zeros(size, *shapes.get(name, ()), device=device))
 
     def add(self, obs, next_obs, actions, rewards, terminations):
         idx = (self.pos + np.arange(len(obs))) % self.size
         for name, value in zip(Batch._fields, [obs, next_obs, actions, rewards, terminations]):
-            getattr(self, name)[idx] = torch.as_tensor(
-                np.asarray(value, dtype=np.float32), device=self.device
-            )
+            value = np.asarray(value, dtype=np.float32)
+            getattr(self, name)[idx] = torch.as_tensor(value, device=self.device)
         self.full = self.full or self.pos + len(obs) >= self.size
         self.pos = (self.pos + len(obs)) % self.size
 
     def sample(self, batch_size):
-        idx = torch.randint(
-            0, self.size if self.full else self.pos, (batch_size,), device=self.device
-        )
+        high = self.size if self.full else self.pos
+        idx = torch.randint(0, high, (batch_size,), device=self.device)
         return Batch(*(getattr(self, name)[idx] for name in Batch._fields))
 
-    def state_dict(
-        self,
-    ):  # the filled rows only, as numpy arrays (a view's pickle holds just its own rows)
+    def state_dict(self):  # the filled rows only, as numpy arrays
         n = self.size if self.full else self.pos
-        return {
-            "pos": self.pos,
-            "full": self.full,
-            **{k: getattr(self, k)[:n].cpu().numpy() for k in Batch._fields},
-        }
+        rows = {k: getattr(self, k)[:n].cpu().numpy() for k in Batch._fields}
+        return {"pos": self.pos, "full": self.full, **rows}
 
     def load_state_dict(self, state):
         self.pos, self.full = state["pos"], state["full"]
@@ -220,52 +204,40 @@ class ReplayBuffer:
             getattr(self, k)[: len(state[k])] = torch.as_tensor(state[k], device=self.device)
 
 
-# --------------------------------------------------------------------------------------------------
-# -------------
+# ------------------------------------------------------------------------------------------------
 # Critic target, transport and heat step, matching, entropy estimate, Polyak update (§3, App. D)
-# --------------------------------------------------------------------------------------------------
-# -------------
+# ------------------------------------------------------------------------------------------------
 def heat_step(actions, std, low, high):
-    """Heat step = Gaussian injection (§3.1 eq. 6): convolve the policy with N(0, 2 lambda eta I),
-    in
-    the box."""
+    """Heat step = Gaussian injection (§3.1 eq. 6): the policy convolved with N(0, 2 lambda eta I),
+    clipped to the box."""
     return (actions + std * torch.randn_like(actions)).clamp(low, high)
 
 
 def critic_target(data, target_actor, qf_target, heat_std, args):
     """Multi-sample double-Q target (App. D.2.2): y = r + gamma (1 - d) mean_k min_i Q_i'(s', a'_k),
-    with the K next actions a'_k drawn from the target actor, heat step included."""
+    the K next actions a'_k drawn from the target actor, heat step included."""
     with torch.no_grad():
-        noise = torch.randn(
-            data.next_obs.shape[0],
-            args.num_action_samples,
-            target_actor.noise_dim,
-            device=data.next_obs.device,
-        )
-        next_actions = target_actor(data.next_obs.unsqueeze(1), noise)  # (B, K, act_dim)
+        next_obs, K = data.next_obs, args.num_action_samples
+        noise = torch.randn(next_obs.shape[0], K, target_actor.noise_dim, device=next_obs.device)
+        next_actions = target_actor(next_obs.unsqueeze(1), noise)  # (B, K, act_dim)
         next_actions = heat_step(next_actions, heat_std, target_actor.low, target_actor.high)
-        with torch.autocast(
-            data.next_obs.device.type, torch.bfloat16, enabled=args.autocast == "bf16"
-        ):
-            next_q = qf_target(data.next_obs, next_actions).float()  # (2, B, K)
+        with torch.autocast(next_obs.device.type, torch.bfloat16, enabled=args.autocast == "bf16"):
+            next_q = qf_target(next_obs, next_actions).float()  # (2, B, K)
         next_q = next_q[0] if args.single_q else next_q.min(dim=0).values
         return data.rewards + args.gamma * (1 - data.terminations) * next_q.mean(dim=1)
 
 
 def rank_coupling(samples, targets):
-    """Pair the K samples of each state with the K targets rank by rank in each dimension: the
-    W2-optimal coupling of every 1-D marginal. samples, targets: (B, K, d) -> targets reordered, (B,
-    K, d)."""
+    """Pair the K samples of each state with the K targets rank by rank in each dimension, the
+    W2-optimal coupling of every 1-D marginal: (B, K, d), (B, K, d) -> targets reordered."""
     order = samples.argsort(dim=1)  # order[r]: the sample of rank r; it gets the target of rank r
     return torch.empty_like(targets).scatter_(1, order, targets.sort(dim=1).values)
 
 
 def heat_coupling(samples, noisy):
     """The heat step as a map of the actor's own samples: the heat-noised samples paired with them
-    rank
-    by rank along the principal axes of each state's samples, the W2-optimal map of a Gaussian
-    convolved with isotropic noise. samples, noisy: (B, K, d) -> noisy's marginals along those axes,
-    on the samples' ranks, (B, K, d)."""
+    rank by rank along the principal axes of each state's samples (the W2-optimal map for a
+    Gaussian convolved with isotropic noise): (B, K, d), (B, K, d) -> (B, K, d)."""
     centred = samples - samples.mean(dim=1, keepdim=True)
     axes = torch.linalg.eigh(centred.mT @ centred)[1]  # (B, d, d), orthonormal columns
     return rank_coupling(samples @ axes, noisy @ axes) @ axes.mT
@@ -273,39 +245,30 @@ def heat_coupling(samples, noisy):
 
 def transport_targets(obs, actor, qf, noise, heat_std, args):
     """Transport and heat step (§3.1-3.2): the actor's K samples per state and where the update
-    moves
-    them, along grad_a Q taken at heat-noised samples. noise: (B, K, noise_dim) -> samples, targets
-    (B, K, act_dim)."""
+    moves them, along grad_a Q at heat-noised samples: noise (B, K, .) -> both (B, K, act_dim)."""
     with torch.no_grad():
         actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
         noisy = heat_step(actions, heat_std, actor.low, actor.high)
-        if (
-            args.matching == "coupled"
-        ):  # the heat step as a map of each sample, then its own gradient step
+        if args.matching == "coupled":  # the heat step as a map of each sample
             noisy = heat_coupling(actions, noisy).clamp(actor.low, actor.high)
     noisy.requires_grad_(True)
     with torch.autocast(obs.device.type, torch.bfloat16, enabled=args.autocast == "bf16"):
         q = qf(obs, noisy)  # (2, B, K)
         q = q[0] if args.single_q else q.min(dim=0).values
     (grad,) = torch.autograd.grad(q.sum(), noisy)  # the action gradient only
-    if (
-        args.matching == "pointwise"
-    ):  # each sample onto its own moved copy: the heat noise averages out
+    if args.matching == "pointwise":  # each sample onto its own moved copy
         targets = actions + args.eta * grad
-    elif args.matching == "coupled":
+    elif args.matching == "coupled":  # each heat-noised sample onto its own moved copy
         targets = noisy.detach() + args.eta * grad
-    # "rank": moving first, then pairing by rank, unfolds an overshooting step into an expansion
-    else:
+    else:  # "rank": moving, then pairing by rank, unfolds an overshooting step into an expansion
         targets = rank_coupling(actions, noisy.detach() + args.eta * grad)
-    margin = 1e-3 * (
-        actor.high - actor.low
-    )  # tanh can't reach the box edge: keep targets inside it
+    margin = 1e-3 * (actor.high - actor.low)  # tanh can't reach the box edge: keep targets inside
     return actions, targets.clamp(actor.low + margin, actor.high - margin)
 
 
 def matching_loss(obs, actor, qf, heat_std, args):
-    """Action-gradient matching (§3.2, Prop. 1 eq. 7): regress the actor onto the moved samples, re-
-    forwarding the SAME noise (the shared-latent trick). Returns the loss and the samples."""
+    """Action-gradient matching (§3.2, Prop. 1 eq. 7): regress the actor onto the moved samples,
+    re-forwarding the SAME noise. Returns the loss and the samples."""
     noise = torch.randn(obs.shape[0], args.num_action_samples, actor.noise_dim, device=obs.device)
     actions, targets = transport_targets(obs, actor, qf, noise, heat_std, args)
     loss = (actor(obs.unsqueeze(1), noise) - targets).pow(2).sum(-1).mean()
@@ -313,28 +276,21 @@ def matching_loss(obs, actor, qf, heat_std, args):
 
 
 def knn_entropy(x):
-    """Kozachenko-Leonenko nearest-neighbour entropy estimate (nats) of the N samples x: (..., N, d)
-    ->
-    (...): H = psi(N) - psi(1) + log V_d + (d / N) sum_i log rho_i, rho_i the distance from x_i to
-    its nearest neighbour and V_d the unit ball's volume. Needs no density (docs/heat_step.md: the
-    entropy estimate)."""
+    """Kozachenko-Leonenko nearest-neighbour entropy estimate (nats) of N samples, (..., N, d) ->
+    (...): H = psi(N) - psi(1) + log V_d + (d / N) sum_i log rho_i, with rho_i the distance from
+    x_i to its nearest neighbour and V_d the unit ball's volume. Needs no density."""
     n, d = x.shape[-2:]
-    sq_dist = (
-        (x.unsqueeze(-2) - x.unsqueeze(-3)).pow(2).sum(-1)
-    )  # exact, unlike cdist's matmul form
-    sq_dist = sq_dist + torch.diag(
-        torch.full((n,), float("inf"), device=x.device)
-    )  # not its own neighbour
+    sq_dist = (x.unsqueeze(-2) - x.unsqueeze(-3)).pow(2).sum(-1)  # exact, unlike cdist's form
+    sq_dist = sq_dist + torch.diag(torch.full((n,), float("inf"), device=x.device))  # not itself
     log_rho = 0.5 * sq_dist.min(dim=-1).values.clamp_min(1e-30).log()
     log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
-    return (
-        sum(1 / i for i in range(1, n)) + log_unit_ball + d * log_rho.mean(dim=-1)
-    )  # psi(N) - psi(1)
+    harmonic = sum(1 / i for i in range(1, n))  # psi(N) - psi(1)
+    return harmonic + log_unit_ball + d * log_rho.mean(dim=-1)
 
 
 def entropy_estimate(obs, actor, num_samples, heat_std):
-    """Entropy of the actor's policy convolved with the heat noise (unclipped) at each state, from
-    num_samples samples: obs (N, obs_dim) -> (N,)."""
+    """Entropy of the actor's policy convolved with the heat noise (before clipping to the box),
+    from num_samples samples per state: obs (N, obs_dim) -> (N,)."""
     with torch.no_grad():
         noise = torch.randn(obs.shape[0], num_samples, actor.noise_dim, device=obs.device)
         samples = actor(obs.unsqueeze(1), noise)
@@ -342,37 +298,26 @@ def entropy_estimate(obs, actor, num_samples, heat_std):
 
 
 def polyak_update(target, online, tau):
-    """target <- (1 - tau) target + tau online, under no_grad (else the autograd graph grows every
-    step)."""
+    """target <- (1 - tau) target + tau online, under no_grad (else the autograd graph grows)."""
     with torch.no_grad():
         for target_param, param in zip(target.parameters(), online.parameters()):
             target_param.lerp_(param, tau)
 
 
 def policy_charts(actor, obs, samples, heat_std, entropy_samples):
-    """How stochastic the policy is, in units of the action half-range: the actor's own spread per
-    state and dimension, the executed policy's (heat noise added, clipped), the entropy estimate,
-    and the share of samples within 2 % of the half-range from the box edge."""
+    """How stochastic the policy is, in units of the action half-range: the actor's own spread,
+    the executed policy's (heat noise added, clipped), the entropy estimate, and the share of
+    samples within 2 % of the half-range from the box edge."""
     half_range = (actor.high - actor.low) / 2
     executed = heat_step(samples, heat_std, actor.low, actor.high)
     edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * half_range
+    entropy = entropy_estimate(obs, actor, entropy_samples, heat_std)
     return {
         "charts/action_std": (samples.std(dim=1) / half_range).mean(),
         "charts/executed_action_std": (executed.std(dim=1) / half_range).mean(),
-        "charts/entropy_estimate": entropy_estimate(obs, actor, entropy_samples, heat_std).mean(),
+        "charts/entropy_estimate": entropy.mean(),
         "charts/action_edge_frac": edge.float().mean(),
     }
-
-
-def build_actor(observation_space, action_space, args):
-    """The actor for these spaces and args (a dict: vars(Args) or a saved model's)."""
-    return Actor(
-        observation_space.shape[0],
-        action_space,
-        args["hidden_sizes"],
-        args["activation"],
-        args["latent_dim"],
-    )
 
 
 def main(args):
@@ -380,9 +325,11 @@ def main(args):
     resolve_defaults(args)
     run_utils.keep_freed_memory()
     device = run_utils.pick_device(args)
+    script = os.path.basename(__file__)
     if args.load_model is not None:
-        return run_utils.load_saved_model(args, os.path.basename(__file__), build_actor, device)
-    run = run_utils.Run(args, os.path.basename(__file__), device)
+        return run_utils.load_saved_model(args, script, build_actor, device)
+    run = run_utils.Run(args, script, device)  # resume, run name, TensorBoard, W&B, signals
+
     # TRY NOT TO MODIFY: seeding
     run_utils.seed_everything(args.seed, args.torch_deterministic)
 
@@ -391,13 +338,12 @@ def main(args):
         [run_utils.make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
-    obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
-    envs.single_action_space.seed(args.seed)
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    obs_dim, act_dim = obs_space.shape[0], act_space.shape[0]
+    act_space.seed(args.seed)
 
-    actor, target_actor = (
-        build_actor(envs.single_observation_space, envs.single_action_space, vars(args)).to(device)
-        for _ in range(2)
-    )
+    actor = build_actor(obs_space, act_space, vars(args)).to(device)
+    target_actor = build_actor(obs_space, act_space, vars(args)).to(device)
     qf = SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
     qf_target = SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
     target_actor.load_state_dict(actor.state_dict())
@@ -407,34 +353,25 @@ def main(args):
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
     rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
-    # §3.1 eq. 6: N(0, 2 lambda eta I) on actions normalised to [-1, 1], so lambda means the same on
-    # every task
+    # §3.1 eq. 6: N(0, 2 lambda eta I) on actions normalised to [-1, 1]: one lambda for every task
     heat_std = (2 * args.entropy_scale * args.eta) ** 0.5 * (actor.high - actor.low) / 2
     target_fn, matching_fn = critic_target, matching_loss
     if args.compile:
         target_fn, matching_fn = torch.compile(critic_target), torch.compile(matching_loss)
-    stateful = {
-        "actor": actor,
-        "target_actor": target_actor,
-        "qf": qf,
-        "qf_target": qf_target,
-        "q_optimizer": q_optimizer,
-        "actor_optimizer": actor_optimizer,
-        "replay_buffer": rb,
-    }
-    start_step = run.restore(stateful, envs)
-    # global steps run 0, n, 2n, ... (n = num_envs): the first one at or after learning_starts
-    # trains first
+
+    stateful = dict(actor=actor, target_actor=target_actor, qf=qf, qf_target=qf_target)
+    stateful.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, replay_buffer=rb)
+    start_step = done_steps = run.restore(stateful, envs)
+    # global steps run 0, n, 2n, ... (n = num_envs): the first at or after learning_starts trains
     first_update = -(-args.learning_starts // args.num_envs) * args.num_envs
     actor_loss, samples = torch.zeros((), device=device), None  # until the first actor update
-    done_steps = start_step
 
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + start_step)
     for global_step in range(start_step, args.total_timesteps, args.num_envs):
         # ALGO LOGIC: put action logic here
         if global_step < args.learning_starts:
-            actions = np.array([envs.single_action_space.sample() for _ in range(envs.num_envs)])
+            actions = np.array([act_space.sample() for _ in range(envs.num_envs)])
         else:
             with torch.no_grad():
                 x = torch.as_tensor(obs, dtype=torch.float32, device=device)
@@ -445,14 +382,10 @@ def main(args):
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
         run.log_episodes(infos, global_step)
 
-        # App. D.1: the entropy bonus of the current actor at s_t is stored in the reward, r~ = r +
-        # lambda H(s_t)
+        # App. D.1: the current actor's entropy at s_t is stored in the reward, r + lambda H(s_t)
         x = torch.as_tensor(obs, dtype=torch.float32, device=device)
-        rewards = (
-            rewards
-            + args.entropy_scale
-            * entropy_estimate(x, actor, args.entropy_samples, heat_std).cpu().numpy()
-        )
+        entropy = entropy_estimate(x, actor, args.entropy_samples, heat_std).cpu().numpy()
+        rewards = rewards + args.entropy_scale * entropy
         # TRY NOT TO MODIFY: truncated episodes bootstrap from their real final observation
         rb.add(obs, run_utils.real_next_obs(next_obs, infos), actions, rewards, terminations)
         obs = next_obs
@@ -468,9 +401,7 @@ def main(args):
             q_optimizer.step()
             q_values, qf_losses = q_values.detach().mean(dim=1), qf_losses.detach()
 
-            iteration = (
-                global_step - first_update
-            ) // args.num_envs  # counts the same after a resume
+            iteration = (global_step - first_update) // args.num_envs  # the same after a resume
             if iteration % args.policy_frequency == 0:
                 actor_loss, samples = matching_fn(data.obs, actor, qf, heat_std, args)
                 actor_optimizer.zero_grad()
@@ -480,25 +411,19 @@ def main(args):
             if iteration % args.target_network_frequency == 0:
                 polyak_update(target_actor, actor, args.tau)
                 polyak_update(qf_target, qf, args.tau)
-            run.guard(
-                {"qf1_loss": qf_losses[0], "qf2_loss": qf_losses[1], "actor_loss": actor_loss},
-                global_step,
-            )
+            losses = dict(qf1_loss=qf_losses[0], qf2_loss=qf_losses[1], actor_loss=actor_loss)
+            run.guard(losses, global_step)  # remembers a non-finite loss, without a host sync
 
             if global_step % args.log_frequency == 0:
                 run_utils.keep_freed_memory(release=True)
                 run.stop_if_nonfinite()
-                scalars = {
-                    "losses/qf1_values": q_values[0],
-                    "losses/qf2_values": q_values[1],
-                    "losses/qf1_loss": qf_losses[0],
-                    "losses/qf2_loss": qf_losses[1],
-                    "losses/qf_loss": qf_losses.mean(),
-                    "losses/actor_loss": actor_loss,
-                }
+                losses.update(
+                    qf1_values=q_values[0], qf2_values=q_values[1], qf_loss=qf_losses.mean()
+                )
+                scalars = {f"losses/{name}": value for name, value in losses.items()}
                 if samples is not None:  # None until the first actor update
-                    scalars.update(
-                        policy_charts(actor, data.obs, samples, heat_std, args.entropy_samples)
+                    scalars |= policy_charts(
+                        actor, data.obs, samples, heat_std, args.entropy_samples
                     )
                 run.log(scalars, global_step)
 
@@ -509,14 +434,9 @@ def main(args):
             break
         run.checkpoint_if_due(stateful, envs, done_steps)
 
-    last_step = done_steps if run.stopping else max(start_step, args.total_timesteps)
     envs.close()
-    run.finish(
-        stateful,
-        envs,
-        last_step,
-        model={"args": vars(args), "actor": actor.state_dict(), "qf": qf.state_dict()},
-    )
+    model = {"args": vars(args), "actor": actor.state_dict(), "qf": qf.state_dict()}
+    run.finish(stateful, envs, done_steps if run.stopping else args.total_timesteps, model)
     return run.name
 
 
