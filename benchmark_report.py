@@ -1,25 +1,38 @@
-"""Results of a benchmark.sh grid, from the runs' TensorBoard files (no network), with rliable's statistics
-(Agarwal et al. 2021: interquartile mean, stratified-bootstrap 95 % confidence intervals, performance profiles).
+"""Results of a benchmark.sh grid, from the runs' TensorBoard files (no network), with rliable's
+statistics (Agarwal et al. 2021: interquartile mean, stratified-bootstrap 95 % confidence intervals,
+performance profiles).
 
-    python benchmark_report.py benchmark_runs     # or: bash benchmark.sh --out benchmark_runs --report
-    python benchmark_report.py benchmark_runs --include docs/study/evaluations.csv   # with an earlier report's runs
+    python benchmark_report.py benchmark_runs     # or: bash benchmark.sh --out benchmark_runs
+      --report
+    python benchmark_report.py benchmark_runs --include docs/study/evaluations.csv   # with an
+      earlier report's runs
 
-A run is the folder <algo>__<env>__<seed> that benchmark.sh made; only finished runs (with a `done` file) count.
---include adds the runs of earlier reports' evaluations.csv files (their training returns are not kept: n/a);
---algorithms reports only the named ones, --prefix P names the files P<file> (a focused figure beside the full one).
-Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a step logged twice, as
+A run is the folder <algo>__<env>__<seed> that benchmark.sh made; only finished runs (with a `done`
+  file) count.
+--include adds the runs of earlier reports' evaluations.csv files (their training returns are not
+  kept: n/a);
+--algorithms reports only the named ones, --prefix P names the files P<file> (a focused figure
+  beside the full one).
+Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a step
+  logged twice, as
 after a resume, keeps its last value), and a task uses the steps that all of its runs reached.
 Writes to the grid's folder:
-- results.md / results.csv: per task and algorithm, the IQM of the final evaluation with its 95 % CI, the IQM of
-  each run's mean evaluation over the task's aligned steps (its learning curve's area divided by its length: every
-  evaluation counts, not only the last) with its 95 % CI, the mean of the last 10 training episodes, runs and steps;
+- results.md / results.csv: per task and algorithm, the IQM of the final evaluation with its 95 %
+  CI, the IQM of
+  each run's mean evaluation over the task's aligned steps (its learning curve's area divided by its
+    length: every
+  evaluation counts, not only the last) with its 95 % CI, the mean of the last 10 training episodes,
+    runs and steps;
   then, where algorithms cover every task, the aggregate IQM of the per-task normalised score
   ((return - task min) / (task max - task min), min and max over all runs in the report);
-- evaluations.csv: every evaluation of every run (task, algorithm, seed, step, return), so that a report's numbers
+- evaluations.csv: every evaluation of every run (task, algorithm, seed, step, return), so that a
+  report's numbers
   can be checked and combined with later runs once the run folders are gone;
-- learning_curves.png: per task, the IQM of the evaluation return against env steps, with its 95 % CI band;
-- aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs above each score).
-"""
+- learning_curves.png: per task, the IQM of the evaluation return against env steps, with its 95 %
+  CI band;
+- aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs above
+  each score)."""
+
 import argparse
 import csv
 import sys
@@ -37,17 +50,22 @@ from rliable import metrics, plot_utils  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 REPS = 5000  # bootstrap resamples
-warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)  # rliable 1.2 passes it to arch
+warnings.filterwarnings(
+    "ignore", "random_state is deprecated", FutureWarning
+)  # rliable 1.2 passes it to arch
 
 
 def read_run(run_folder):
-    """({eval step: return}, [training episode returns]) of one benchmark run, over all its TensorBoard files."""
+    """({eval step: return}, [training episode returns]) of one benchmark run, over all its
+    TensorBoard files."""
     evals, train = {}, []
     for tb_dir in sorted((run_folder / "runs").iterdir()):
         acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
         acc.Reload()
         for event in sorted(acc.Scalars("eval/episodic_return"), key=lambda e: e.wall_time):
-            evals[event.step] = event.value  # a later event at the same step (a resumed run) replaces the earlier
+            evals[event.step] = (
+                event.value
+            )  # a later event at the same step (a resumed run) replaces the earlier
         if "charts/episodic_return" in acc.Tags()["scalars"]:
             train += [e.value for e in acc.Scalars("charts/episodic_return")]
     return evals, np.array(train)
@@ -63,10 +81,13 @@ def collect(out):
 
 
 def read_evaluations(path):
-    """The runs of an earlier report's evaluations.csv, in collect()'s form (no training returns)."""
+    """The runs of an earlier report's evaluations.csv, in collect()'s form (no training
+    returns)."""
     runs = defaultdict(dict)  # (env, algo, seed) -> {step: return}
     for row in csv.DictReader(open(path)):
-        runs[(row["task"], row["algorithm"], int(row["seed"]))][int(row["step"])] = float(row["eval_return"])
+        runs[(row["task"], row["algorithm"], int(row["seed"]))][int(row["step"])] = float(
+            row["eval_return"]
+        )
     return runs
 
 
@@ -74,23 +95,36 @@ def add_included(runs, paths):
     for path in paths:
         for (env_id, algo, seed), evals in read_evaluations(path).items():
             if any(s == seed for *_, s in runs[(env_id, algo)]):
-                sys.exit(f"error: --include {path}: {algo} on {env_id} seed {seed} is already in the report")
+                sys.exit(
+                    f"error: --include {path}: {algo} on {env_id} seed {seed} is already in the "
+                    "report"
+                )
             runs[(env_id, algo)].append((evals, np.array([]), seed))
     return runs
 
 
 def aligned(runs, env_id):
-    """{algo: (steps, returns (runs, steps))} on the eval steps that every run of this task reached."""
+    """{algo: (steps, returns (runs, steps))} on the eval steps that every run of this task
+    reached."""
     task = {algo: seeds for (env, algo), seeds in runs.items() if env == env_id}
-    steps = sorted(set.intersection(*(set(evals) for seeds in task.values() for evals, *_ in seeds)))
-    return {algo: (np.array(steps), np.array([[evals[s] for s in steps] for evals, *_ in seeds]))
-            for algo, seeds in task.items()}
+    steps = sorted(
+        set.intersection(*(set(evals) for seeds in task.values() for evals, *_ in seeds))
+    )
+    return {
+        algo: (np.array(steps), np.array([[evals[s] for s in steps] for evals, *_ in seeds]))
+        for algo, seeds in task.items()
+    }
 
 
 def iqm_with_ci(score_dict):
-    """{algo: scores (runs, tasks)} -> {algo: (IQM, CI low, CI high)}, stratified bootstrap over runs per task."""
-    point, interval = rly.get_interval_estimates(score_dict, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=REPS,
-                                                 random_state=np.random.RandomState(0))
+    """{algo: scores (runs, tasks)} -> {algo: (IQM, CI low, CI high)}, stratified bootstrap over
+    runs per task."""
+    point, interval = rly.get_interval_estimates(
+        score_dict,
+        lambda x: np.array([metrics.aggregate_iqm(x)]),
+        reps=REPS,
+        random_state=np.random.RandomState(0),
+    )
     return {algo: (point[algo][0], *interval[algo][:, 0]) for algo in score_dict}
 
 
@@ -100,24 +134,47 @@ def report(runs):
     for env_id in env_ids:
         curves[env_id] = aligned(runs, env_id)
         if not len(next(iter(curves[env_id].values()))[0]):
-            print(f"warning: {env_id}: its runs share no evaluation step; left out", file=sys.stderr)
+            print(
+                f"warning: {env_id}: its runs share no evaluation step; left out", file=sys.stderr
+            )
             continue
         finals[env_id] = {algo: returns[:, -1] for algo, (_, returns) in curves[env_id].items()}
         stats = iqm_with_ci({algo: final[:, None] for algo, final in finals[env_id].items()})
-        auc = iqm_with_ci({algo: returns.mean(axis=1, keepdims=True) for algo, (_, returns) in curves[env_id].items()})
+        auc = iqm_with_ci(
+            {
+                algo: returns.mean(axis=1, keepdims=True)
+                for algo, (_, returns) in curves[env_id].items()
+            }
+        )
         for algo, (steps, returns) in sorted(curves[env_id].items()):
             trained = [train[-10:].mean() for _, train, _ in runs[(env_id, algo)] if len(train)]
-            rows.append(dict(task=env_id, algorithm=algo, iqm=stats[algo][0], ci_low=stats[algo][1],
-                             ci_high=stats[algo][2], auc_iqm=auc[algo][0], auc_ci_low=auc[algo][1],
-                             auc_ci_high=auc[algo][2], last10_train=np.mean(trained) if trained else np.nan,
-                             runs=len(returns), steps=int(steps[-1])))
+            rows.append(
+                dict(
+                    task=env_id,
+                    algorithm=algo,
+                    iqm=stats[algo][0],
+                    ci_low=stats[algo][1],
+                    ci_high=stats[algo][2],
+                    auc_iqm=auc[algo][0],
+                    auc_ci_low=auc[algo][1],
+                    auc_ci_high=auc[algo][2],
+                    last10_train=np.mean(trained) if trained else np.nan,
+                    runs=len(returns),
+                    steps=int(steps[-1]),
+                )
+            )
     return rows, curves, finals
 
 
 def normalised(finals):
-    """{algo: (runs, tasks)} of per-task min-max normalised final returns, for algorithms that cover every task."""
+    """{algo: (runs, tasks)} of per-task min-max normalised final returns, for algorithms that cover
+    every task."""
     tasks = sorted(finals)
-    algos = [a for a in sorted({a for f in finals.values() for a in f}) if all(a in finals[t] for t in tasks)]
+    algos = [
+        a
+        for a in sorted({a for f in finals.values() for a in f})
+        if all(a in finals[t] for t in tasks)
+    ]
     out = {}
     for algo in algos:
         n = min(len(finals[t][algo]) for t in tasks)  # rliable needs as many runs in every task
@@ -131,16 +188,27 @@ def normalised(finals):
 
 
 def markdown(rows, aggregate):
-    lines = ["| task | algorithm | final eval return, IQM [95 % CI] | mean eval return over the run, IQM [95 % CI] | "
-             "last-10 train return (mean) | runs | steps |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | algorithm | final eval return, IQM [95 % CI] | mean eval return over the run, "
+        "IQM [95 % CI] | "
+        "last-10 train return (mean) | runs | steps |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         train = "n/a" if np.isnan(r["last10_train"]) else f"{r['last10_train']:.1f}"
-        lines.append(f"| {r['task']} | {r['algorithm']} | {r['iqm']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}] | "
-                     f"{r['auc_iqm']:.1f} [{r['auc_ci_low']:.1f}, {r['auc_ci_high']:.1f}] | {train} | {r['runs']} | "
-                     f"{r['steps']:,} |")
+        lines.append(
+            f"| {r['task']} | {r['algorithm']} | {r['iqm']:.1f} [{r['ci_low']:.1f}, "
+            f"{r['ci_high']:.1f}] | "
+            f"{r['auc_iqm']:.1f} [{r['auc_ci_low']:.1f}, {r['auc_ci_high']:.1f}] | {train} | "
+            f"{r['runs']} | "
+            f"{r['steps']:,} |"
+        )
     if aggregate:
         lines += ["", "| algorithm | normalised score over tasks, IQM [95 % CI] |", "|---|---|"]
-        lines += [f"| {algo} | {iqm:.3f} [{low:.3f}, {high:.3f}] |" for algo, (iqm, low, high) in aggregate.items()]
+        lines += [
+            f"| {algo} | {iqm:.3f} [{low:.3f}, {high:.3f}] |"
+            for algo, (iqm, low, high) in aggregate.items()
+        ]
     return "\n".join(lines)
 
 
@@ -153,7 +221,9 @@ def curve_figure(curves, path):
             point, interval = rly.get_interval_estimates(
                 {algo: returns[:, None, :]},
                 lambda x: np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])]),
-                reps=REPS // 5, random_state=np.random.RandomState(0))
+                reps=REPS // 5,
+                random_state=np.random.RandomState(0),
+            )
             ax.plot(steps, point[algo], label=f"{algo} ({len(returns)} runs)")
             ax.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2)
         ax.set(title=env_id, xlabel="env steps", ylabel="eval return (IQM, 95 % CI)")
@@ -168,12 +238,22 @@ def aggregate_figure(scores, aggregate, path):
     profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=REPS // 5)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
     names = list(aggregate)
-    ax1.barh(names, [aggregate[a][2] - aggregate[a][1] for a in names], left=[aggregate[a][1] for a in names],
-             alpha=0.4)
+    ax1.barh(
+        names,
+        [aggregate[a][2] - aggregate[a][1] for a in names],
+        left=[aggregate[a][1] for a in names],
+        alpha=0.4,
+    )
     ax1.scatter([aggregate[a][0] for a in names], names, color="k", zorder=3)
     ax1.set(xlabel="normalised score, IQM and 95 % CI", xlim=(0, 1))
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax2,
-                                         xlabel="normalised score (tau)", ylabel="fraction of runs > tau")
+    plot_utils.plot_performance_profiles(
+        profiles,
+        taus,
+        performance_profile_cis=profile_cis,
+        ax=ax2,
+        xlabel="normalised score (tau)",
+        ylabel="fraction of runs > tau",
+    )
     ax2.legend(names, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -203,7 +283,9 @@ def main(out, include=(), algorithms=None, prefix=""):
         writer.writerow(["task", "algorithm", "seed", "step", "eval_return"])
         for (env_id, algo), seeds in sorted(runs.items()):
             for evals, _, seed in sorted(seeds, key=lambda run: run[2]):
-                writer.writerows([env_id, algo, seed, step, value] for step, value in sorted(evals.items()))
+                writer.writerows(
+                    [env_id, algo, seed, step, value] for step, value in sorted(evals.items())
+                )
     curve_figure(curves, written[3])
     if aggregate:
         aggregate_figure(scores, aggregate, written[4])
@@ -212,10 +294,23 @@ def main(out, include=(), algorithms=None, prefix=""):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", nargs="?", default="benchmark_runs", help="the grid's folder; the report goes there")
-    parser.add_argument("--include", nargs="+", default=[], metavar="CSV", help="earlier reports' evaluations.csv")
-    parser.add_argument("--algorithms", nargs="+", metavar="ALGO", help="report only these (e.g. for a legible figure)")
-    parser.add_argument("--prefix", default="", help="put before every file name written (e.g. with --algorithms)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "out", nargs="?", default="benchmark_runs", help="the grid's folder; the report goes there"
+    )
+    parser.add_argument(
+        "--include", nargs="+", default=[], metavar="CSV", help="earlier reports' evaluations.csv"
+    )
+    parser.add_argument(
+        "--algorithms",
+        nargs="+",
+        metavar="ALGO",
+        help="report only these (e.g. for a legible figure)",
+    )
+    parser.add_argument(
+        "--prefix", default="", help="put before every file name written (e.g. with --algorithms)"
+    )
     opts = parser.parse_args()
     main(opts.out, opts.include, opts.algorithms, opts.prefix)

@@ -117,8 +117,7 @@ def check_args(args):
             fail(f"--load-model {args.load_model}: no such file")
         return  # the saved model's env is checked when it is loaded
     check_env(args.env_id)
-    buffer = min(getattr(args, "buffer_size", math.inf), args.total_timesteps)
-    if buffer < getattr(args, "batch_size", 0):
+    if getattr(args, "buffer_size", math.inf) < getattr(args, "batch_size", 0):
         fail(f"--buffer-size {args.buffer_size} holds fewer transitions than one batch "
              f"(--batch-size {args.batch_size})")  # fmt: skip
     if args.learning_starts >= args.total_timesteps:
@@ -258,6 +257,37 @@ def load_saved_model(args, script, build_actor, device):
 
 
 # ------------------------------------------------------------------------------------------------
+# Logs: TensorBoard and W&B
+# ------------------------------------------------------------------------------------------------
+def open_writer(args, name, purge_step=None):
+    """The run's TensorBoard writer under runs/{name}, with the flags as a table. On resume
+    (purge_step), events at or after the checkpoint's step are dropped: none is logged twice."""
+    try:
+        writer = SummaryWriter(f"runs/{name}", purge_step=purge_step)
+    except OSError as error:
+        fail(f"cannot write to runs/{name} ({error.strerror}); run from a writable folder")
+    table = "\n".join(f"|{key}|{value}|" for key, value in vars(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+    return writer
+
+
+def init_wandb(args, name, run_id):
+    """Never hang without a network or an API key: fall back to offline logging."""
+    import wandb
+
+    kwargs = dict(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args),
+                  sync_tensorboard=True, name=name, save_code=True, id=run_id,
+                  resume="allow")  # fmt: skip
+    try:
+        wandb.init(**kwargs, settings=wandb.Settings(init_timeout=30))
+    except Exception as error:  # no API key, no network, timeouts: many types
+        print(f"warning: W&B is not reachable ({type(error).__name__}: {str(error)[:100]}); "
+              "logging offline; upload later: wandb sync wandb/offline-run-*")  # fmt: skip
+        wandb.teardown()  # drop the half-started online run before the offline one
+        wandb.init(**kwargs, mode="offline")
+
+
+# ------------------------------------------------------------------------------------------------
 # One training run: name, logs, W&B, signals, checkpoints and resume, the non-finite guard
 # ------------------------------------------------------------------------------------------------
 RESUME_MAY_DIFFER = {"resume", "total_timesteps", "track", "wandb_project_name", "wandb_entity",
@@ -289,17 +319,12 @@ class Run:
         if args.capture_video and can_render(args.env_id):
             self.video_folder = f"videos/{self.name}"
         if args.track:
-            self.init_wandb()
+            init_wandb(args, self.name, self.wandb_id)
         self.stop_signals, self.uploaded_videos = [], set()
         for sig in (signal.SIGTERM, signal.SIGINT):  # the loop stops after its step, checkpointed
             signal.signal(sig, lambda signum, frame: self.stop_signals.append(signum))
         step = self.checkpoint["step"] if self.checkpoint else 0
-        try:  # on resume, events at or after the checkpoint's step are dropped: none logged twice
-            self.writer = SummaryWriter(f"runs/{self.name}", purge_step=step or None)
-        except OSError as error:
-            fail(f"cannot write to runs/{self.name} ({error.strerror}); run from a writable folder")
-        table = "\n".join(f"|{key}|{value}|" for key, value in vars(args).items())
-        self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+        self.writer = open_writer(args, self.name, purge_step=step or None)
         print(f"run {self.name} on {device}: logs in runs/{self.name}")
         self.next_eval, self.last_eval = args.eval_frequency, None  # last_eval: (step, mean return)
         self.first_nonfinite, self.loss_names = None, []
@@ -359,22 +384,6 @@ class Run:
         if self.last_eval is not None and self.last_eval[0] == step:  # purge_step dropped it
             self.writer.add_scalar("eval/episodic_return", self.last_eval[1], step)
         return step
-
-    def init_wandb(self):
-        """Never hang without a network or an API key: fall back to offline logging."""
-        import wandb
-
-        args = self.args
-        kwargs = dict(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args),
-                      sync_tensorboard=True, name=self.name, save_code=True, id=self.wandb_id,
-                      resume="allow")  # fmt: skip
-        try:
-            wandb.init(**kwargs, settings=wandb.Settings(init_timeout=30))
-        except Exception as error:  # no API key, no network, timeouts: many types
-            print(f"warning: W&B is not reachable ({type(error).__name__}: {str(error)[:100]}); "
-                  "logging offline; upload later: wandb sync wandb/offline-run-*")  # fmt: skip
-            wandb.teardown()  # drop the half-started online run before the offline one
-            wandb.init(**kwargs, mode="offline")
 
     def log_episodes(self, infos, step):
         """Log the episodes that ended at this step (charts/episodic_return and _length)."""

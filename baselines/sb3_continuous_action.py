@@ -1,6 +1,9 @@
-# Baselines for the paper's comparison: SAC and PPO from Stable-Baselines3, run and logged like the WPPG scripts.
-# Same CLI shape, same TensorBoard tags at the same steps, same run-folder layout, so benchmark.sh and
-# benchmark_report.py treat them like any other script. Settings and their sources: README.md, Baselines.
+# Baselines for the paper's comparison: SAC and PPO from Stable-Baselines3, run and logged like the
+# WPPG scripts.
+# Same CLI shape, same TensorBoard tags at the same steps, same run-folder layout, so benchmark.sh
+# and
+# benchmark_report.py treat them like any other script. Settings and their sources: README.md,
+# Baselines.
 #   python baselines/sb3_continuous_action.py --algo sac --env-id Hopper-v5 --seed 1
 import os
 import sys
@@ -16,74 +19,71 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
-from torch.utils.tensorboard import SummaryWriter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from wppg_continuous_action import ENV_DEFAULTS, FALLBACK_DEFAULTS  # noqa: E402  (the paper's per-task table)
+import run_utils  # noqa: E402
+from wppg_continuous_action import ENV_DEFAULTS, FALLBACK_DEFAULTS  # noqa: E402  (per-task table)
 
 
 @dataclass
-class Args:
+class Args(run_utils.RunArgs):
     algo: Literal["sac", "ppo"] = "sac"
-    """the baseline: SAC as the paper runs it (fixed entropy coefficient) or PPO with RL Zoo's MuJoCo settings"""
+    """the baseline: SAC as the paper runs it (fixed entropy coefficient) or PPO with RL Zoo's
+    MuJoCo settings"""
     exp_name: Optional[str] = None
     """the name of this experiment (default: the algorithm's name)"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """if toggled, cuda will be used when available"""
-    track: bool = False
-    """if toggled, this experiment will be tracked with Weights and Biases"""
-    wandb_project_name: str = "wppg"
-    """the wandb's project name"""
-    wandb_entity: Optional[str] = None
-    """the entity (team) of wandb's project"""
     resume: Optional[str] = None
-    """accepted so that benchmark.sh can pass `--resume auto`; a stopped baseline run starts again from scratch"""
-    env_id: str = "Hopper-v5"
-    """the id of the environment"""
-    total_timesteps: int = 1000000
-    """total timesteps of the experiments"""
-    eval_frequency: int = 10000
-    """evaluate the deterministic policy every this many steps (and at the end)"""
-    eval_episodes: int = 10
-    """number of evaluation episodes"""
-    log_frequency: int = 100
-    """write losses and SPS to TensorBoard every this many steps"""
-    learning_starts: int = 10000
-    """SAC: timestep to start learning (the WPPG scripts' default)"""
+    """accepted so that benchmark.sh can pass `--resume auto`; a stopped baseline run starts
+    again"""
     learning_rate: float = 1e-3
-    """SAC: learning rate of actor, critics and entropy coefficient (the WPPG scripts' default: one lr for all)"""
+    """SAC: learning rate of actor, critics and entropy coefficient (the WPPG scripts' default)"""
     ent_coef: float = 0.2
-    """SAC: the fixed entropy coefficient alpha (the paper fixes it; its value was lost, 0.2 is Spinning Up's)"""
+    """SAC: the fixed entropy coefficient alpha (the paper fixes it; 0.2 is Spinning Up's)"""
     autotune: bool = False
-    """SAC: tune the entropy coefficient automatically (SB3's "auto", the variant most users know)"""
+    """SAC: tune the entropy coefficient automatically (SB3's "auto")"""
     hidden_sizes: Optional[Tuple[int, ...]] = None
-    """SAC: hidden layer sizes (default: the WPPG scripts' per-task table); PPO uses RL Zoo's networks"""
+    """SAC: hidden layer sizes (default: the WPPG scripts' per-task table); PPO: RL Zoo's"""
     activation: Optional[Literal["relu", "tanh"]] = None
     """SAC: hidden activation (default: the WPPG scripts' per-task table)"""
 
 
 def make_model(args, device):
     """The SB3 model with the settings the README's Baselines section lists."""
-    table = {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(args.env_id.split("-")[0], {})}
+    table = {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(args.env_id.split(":")[-1].split("-")[0], {})}
     if args.algo == "sac":
         env = make_vec_env(args.env_id, n_envs=1, seed=args.seed)
-        policy_kwargs = dict(net_arch=list(args.hidden_sizes or table["hidden_sizes"]),
-                             activation_fn=torch.nn.ReLU if (args.activation or table["activation"]) == "relu" else torch.nn.Tanh)
-        return SAC("MlpPolicy", env, learning_rate=args.learning_rate, buffer_size=min(1_000_000, args.total_timesteps),
-                   learning_starts=args.learning_starts, batch_size=256, tau=0.005, gamma=table["gamma"], train_freq=1,
-                   gradient_steps=1, ent_coef="auto" if args.autotune else args.ent_coef, policy_kwargs=policy_kwargs,
-                   seed=args.seed, device=device, verbose=0)
-    # PPO: RL Zoo's MuJoCo entry: SB3's PPO defaults with observation and reward normalisation; Swimmer gamma 0.9999
+        policy_kwargs = dict(
+            net_arch=list(args.hidden_sizes or table["hidden_sizes"]),
+            activation_fn=torch.nn.ReLU
+            if (args.activation or table["activation"]) == "relu"
+            else torch.nn.Tanh,
+        )
+        return SAC(
+            "MlpPolicy",
+            env,
+            learning_rate=args.learning_rate,
+            buffer_size=min(1_000_000, args.total_timesteps),
+            learning_starts=args.learning_starts,
+            batch_size=256,
+            tau=0.005,
+            gamma=table["gamma"],
+            train_freq=1,
+            gradient_steps=1,
+            ent_coef="auto" if args.autotune else args.ent_coef,
+            policy_kwargs=policy_kwargs,
+            seed=args.seed,
+            device=device,
+            verbose=0,
+        )
+    # PPO: RL Zoo's MuJoCo entry: SB3's PPO defaults with observation and reward normalisation;
+    # Swimmer gamma 0.9999
     env = VecNormalize(make_vec_env(args.env_id, n_envs=1, seed=args.seed), gamma=table["gamma"])
     return PPO("MlpPolicy", env, gamma=table["gamma"], seed=args.seed, device=device, verbose=0)
 
 
 def evaluate(model, env_id, episodes, seed):
-    """Mean return of the deterministic policy over `episodes` episodes on a separate env (as the WPPG scripts)."""
+    """Mean return of the deterministic policy over `episodes` episodes on a separate env (as the
+    WPPG scripts)."""
     env, returns = gym.make(env_id), []
     normalize = model.get_vec_normalize_env()  # PPO acts on normalised observations
     for episode in range(episodes):
@@ -101,13 +101,19 @@ def evaluate(model, env_id, episodes, seed):
 
 
 class LogLikeWPPG(BaseCallback):
-    """Writes the WPPG scripts' tags: charts/episodic_return and _length per episode, losses and charts/SPS every
-    log_frequency steps, eval/episodic_return every eval_frequency steps and at the end; stops at total_timesteps."""
+    """Writes the WPPG scripts' tags: charts/episodic_return and _length per episode, losses and
+    charts/SPS every log_frequency steps, eval/episodic_return every eval_frequency steps and at the
+    end; stops at total_timesteps."""
 
     def __init__(self, args, writer):
         super().__init__()
         self.args, self.writer = args, writer
-        self.next_eval, self.last_eval, self.sps_step, self.start_time = args.eval_frequency, -1, 0, time.time()
+        self.next_eval, self.last_eval, self.sps_step, self.start_time = (
+            args.eval_frequency,
+            -1,
+            0,
+            time.time(),
+        )
 
     def _on_step(self):
         step, args = self.num_timesteps, self.args
@@ -119,39 +125,37 @@ class LogLikeWPPG(BaseCallback):
             for key, value in self.model.logger.name_to_value.items():
                 if key.startswith("train/"):
                     self.writer.add_scalar(f"losses/{key[len('train/'):]}", value, step)
-            self.writer.add_scalar("charts/SPS", int((step - self.sps_step) / (time.time() - self.start_time)), step)
+            self.writer.add_scalar(
+                "charts/SPS", int((step - self.sps_step) / (time.time() - self.start_time)), step
+            )
             self.sps_step, self.start_time = step, time.time()
         if step >= self.next_eval or step >= args.total_timesteps:
             self.next_eval += args.eval_frequency
             self.eval_at(step)
-        return step < args.total_timesteps  # PPO collects whole rollouts: stop at the budget, as the scripts do
+        return (
+            step < args.total_timesteps
+        )  # PPO collects whole rollouts: stop at the budget, as the scripts do
 
     def eval_at(self, step):
-        eval_return = evaluate(self.model, self.args.env_id, self.args.eval_episodes, self.args.seed + 10_000)
+        eval_return = evaluate(
+            self.model, self.args.env_id, self.args.eval_episodes, self.args.seed + 10_000
+        )
         self.writer.add_scalar("eval/episodic_return", eval_return, step)
         self.last_eval = step
         print(f"step={step} eval/episodic_return={eval_return:.1f}", flush=True)
 
 
 def main(args):
-    for name in ["total_timesteps", "eval_frequency", "eval_episodes", "log_frequency"]:
-        if getattr(args, name) < 1:
-            sys.exit(f"error: --{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
-    if args.env_id not in gym.registry:
-        sys.exit(f"error: unknown --env-id {args.env_id!r}")
-    if not isinstance(gym.make(args.env_id).action_space, gym.spaces.Box):
-        sys.exit(f"error: {args.env_id} has no continuous (Box) action space")
+    if args.resume not in (None, "auto"):
+        run_utils.fail("--resume: the baselines keep no checkpoint; pass auto or nothing")
+    run_utils.check_args(args)
     exp_name = args.exp_name or args.algo
     run_name = f"{args.env_id}__{exp_name}__{args.seed}__{int(time.time())}"
-    device = "cuda" if torch.cuda.is_available() and args.cuda else "cpu"
+    device = run_utils.pick_device(args)
     if args.track:
-        import wandb
-
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                   config=vars(args), name=run_name, save_code=True)
+        run_utils.init_wandb(args, run_name, os.urandom(4).hex())
     torch.backends.cudnn.deterministic = args.torch_deterministic
-    writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    writer = run_utils.open_writer(args, run_name)
     print(f"run {run_name} on {device}: logs in runs/{run_name}", flush=True)
     model = make_model(args, device)
     callback = LogLikeWPPG(args, writer)
@@ -160,6 +164,8 @@ def main(args):
         callback.eval_at(model.num_timesteps)
     writer.close()
     if args.track:
+        import wandb
+
         wandb.finish()
     return run_name
 

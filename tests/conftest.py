@@ -1,45 +1,69 @@
-"""Shared helpers: load the two single-file scripts as modules, run them as a user would, read their logs."""
-import importlib.util
+"""Shared helpers: the two scripts as modules, run as a user runs them, and their logs read back."""
+
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # combined_humanoid.py, importable as gymnasium's "module:EnvId" does
+sys.path.insert(0, str(ROOT))  # run_utils, tools and combined_humanoid, as the scripts see them
+from tools import load_script  # noqa: E402
+
+torch.set_num_threads(1)  # as the scripts run in CI: one thread per process
+
 SCRIPTS = ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py"]
+MODULES = {name: load_script(name) for name in SCRIPTS}
 # small settings that still run real updates: learning starts well before the end
-SMALL = ["--num-action-samples", "4", "--batch-size", "32", "--hidden-sizes", "32", "32", "--eval-episodes", "2",
-         "--log-frequency", "50"]
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name[:-3], ROOT / name)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # torch.compile and pickle look modules up by name
-    spec.loader.exec_module(module)
-    return module
+SMALL = ["--num-action-samples", "4", "--batch-size", "32", "--hidden-sizes", "32", "32",
+         "--eval-episodes", "2", "--log-frequency", "50"]  # fmt: skip
 
 
 @pytest.fixture(params=SCRIPTS, ids=["wppg", "wppg_i"])
 def script(request):
+    """Each script by file name, for runs in a subprocess."""
     return request.param
 
 
+@pytest.fixture(params=SCRIPTS, ids=["wppg", "wppg_i"])
+def module(request):
+    """Each script as a module, for its pieces."""
+    return MODULES[request.param]
+
+
+def is_implicit(module):
+    return "latent_dim" in module.Args.__dataclass_fields__
+
+
+def make_actor(module, obs_dim=3, box=None, hidden=(32, 32), activation="relu", latent_dim=2):
+    """An actor of either script (WPPG-I's with latent_dim latents), actions in box."""
+    box = box or gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    extra = [latent_dim] if is_implicit(module) else []
+    return module.Actor(obs_dim, box, hidden, activation, *extra)
+
+
 def script_env(**extra):
-    """The environment the tests run scripts in: W&B offline, one thread, headless rendering, tests/ importable."""
+    """The environment the tests run scripts in: W&B offline, one thread, headless rendering."""
     return {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl",
-            "PYTHONPATH": str(ROOT / "tests"), **extra}
+            "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}", **extra}  # fmt: skip
 
 
 def run_script(script, *flags, cwd, timeout=300, **extra_env):
     """Run a script in a subprocess; returns the CompletedProcess (stdout and stderr captured)."""
-    env = script_env(**extra_env)
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd,
+                          env=script_env(**extra_env), capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def benchmark(*flags, python=sys.executable, cwd=ROOT):
+    """Run benchmark.sh with these flags; returns the CompletedProcess."""
+    env = {**os.environ, "PYTHON": python, "WANDB_MODE": "offline"}
+    return subprocess.run(["bash", str(ROOT / "benchmark.sh"), *map(str, flags)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
 
 
 def scalars(run_dir):
@@ -57,8 +81,8 @@ def only_run_dir(cwd):
 
 
 def plain_q(qf, i, x, a):
-    """Critic i of a script's SoftQNetworks computed the plain way: an MLP on cat([s, a]) for every sample.
-    x: (B, obs_dim), a: (B, K, act_dim) -> (B, K)."""
+    """Critic i of a script's SoftQNetworks computed the plain way: an MLP on cat([s, a]) for every
+    sample. x: (B, obs_dim), a: (B, K, act_dim) -> (B, K)."""
     h = torch.cat([x.unsqueeze(1).expand(-1, a.shape[1], -1), a], -1)
     for layer, (w, b) in enumerate(zip(qf.weights, qf.biases)):
         h = h @ w[i] + b[i]

@@ -1,4 +1,6 @@
-"""Test-only env: InvertedPendulum-v5 whose reward turns NaN after `nan_after` steps (used as "nan_env:NaNReward-v0")."""
+"""Test-only env: InvertedPendulum-v5 whose reward turns NaN after `nan_after` steps (used as
+"nan_env:NaNReward-v0")."""
+
 import gymnasium as gym
 
 
@@ -10,7 +12,13 @@ class NaNReward(gym.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.steps += 1
-        return obs, float("nan") if self.steps > self.nan_after else reward, terminated, truncated, info
+        return (
+            obs,
+            float("nan") if self.steps > self.nan_after else reward,
+            terminated,
+            truncated,
+            info,
+        )
 
 
 gym.register("NaNReward-v0", entry_point=NaNReward)

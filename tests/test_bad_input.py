@@ -1,4 +1,6 @@
-"""Bad input is refused before any training with one line that says what to change, and a non-zero exit."""
+"""Bad input is refused before any training with one line that says what to change, and a non-zero
+exit."""
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -25,13 +27,12 @@ CASES = [  # (flags, words the message must contain)
     (["--entropy-samples", "1"], ["--entropy-samples must be at least 2"]),
     (["--entropy-scale", "inf"], ["--entropy-scale must be a finite number, got inf"]),
     (["--eta", "nan"], ["--eta must be a finite number, got nan"]),
-    (["--load-model", "missing.cleanrl_model"], ["--load-model missing.cleanrl_model: no such file"]),
+    (
+        ["--load-model", "missing.cleanrl_model"],
+        ["--load-model missing.cleanrl_model: no such file"],
+    ),
 ]
-IMPLICIT_CASES = [
-    (["--latent-dim", "0"], ["--latent-dim must be a positive integer"]),
-]
-
-
+IMPLICIT_CASES = [(["--latent-dim", "0"], ["--latent-dim must be a positive integer"])]
 
 
 class ImageObservations(gym.Env):
@@ -53,7 +54,9 @@ def refuse(module, flags):
 def check_refused(module, flags, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = refuse(module, flags)
-    assert isinstance(code, str) and code.startswith("error: "), code  # sys.exit(message): printed, exit 1
+    assert isinstance(code, str) and code.startswith(
+        "error: "
+    ), code  # sys.exit(message): printed, exit 1
     assert "\n" not in code
     for word in words:
         assert word in code
@@ -65,20 +68,40 @@ def test_bad_input_refused(script, flags, words, tmp_path, monkeypatch):
     check_refused(MODULES[script], flags, words, tmp_path, monkeypatch)
 
 
-@pytest.mark.parametrize("flags,words", IMPLICIT_CASES, ids=[" ".join(flags) for flags, _ in IMPLICIT_CASES])
+@pytest.mark.parametrize(
+    "flags,words", IMPLICIT_CASES, ids=[" ".join(flags) for flags, _ in IMPLICIT_CASES]
+)
 def test_implicit_bad_input_refused(flags, words, tmp_path, monkeypatch):
-    check_refused(MODULES["wppg_implicit_continuous_action.py"], flags, words, tmp_path, monkeypatch)
+    check_refused(
+        MODULES["wppg_implicit_continuous_action.py"], flags, words, tmp_path, monkeypatch
+    )
 
 
 def test_exit_code_and_stderr_from_the_command_line(script, tmp_path):
     result = run_script(script, "--env-id", "CartPole-v1", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("error: CartPole-v1 has a Discrete action space")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: CartPole-v1 has a Discrete action space")
+    )
 
 
 def test_learning_starts_beyond_total_warns(script, tmp_path):
-    result = run_script(script, "--env-id", "InvertedPendulum-v5", "--total-timesteps", 50, "--learning-starts", 100,
-                        "--eval-episodes", 1, "--hidden-sizes", 8, cwd=tmp_path)
+    result = run_script(
+        script,
+        "--env-id",
+        "InvertedPendulum-v5",
+        "--total-timesteps",
+        50,
+        "--learning-starts",
+        100,
+        "--eval-episodes",
+        1,
+        "--hidden-sizes",
+        8,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "warning: --learning-starts 100 >= --total-timesteps 50" in result.stderr
 
@@ -89,8 +112,21 @@ def finished_runs(tmp_path_factory):
     files = {}
     for name in SCRIPTS:
         cwd = tmp_path_factory.mktemp(name[:-3])
-        result = run_script(name, "--env-id", "InvertedPendulum-v5", "--total-timesteps", 200, "--learning-starts",
-                            100, "--save-model", "--eval-episodes", 1, "--hidden-sizes", 8, cwd=cwd)
+        result = run_script(
+            name,
+            "--env-id",
+            "InvertedPendulum-v5",
+            "--total-timesteps",
+            200,
+            "--learning-starts",
+            100,
+            "--save-model",
+            "--eval-episodes",
+            1,
+            "--hidden-sizes",
+            8,
+            cwd=cwd,
+        )
         assert result.returncode == 0, result.stderr
         (run_dir,) = (cwd / "runs").iterdir()
         files[name] = (run_dir / "checkpoint.pt", next(run_dir.glob("*.cleanrl_model")))
@@ -102,21 +138,57 @@ def test_resume_bad_checkpoints_refused(script, finished_runs, tmp_path, monkeyp
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(checkpoint.read_bytes()[:5000])
     base = ["--env-id", "InvertedPendulum-v5", "--hidden-sizes", "8"]
-    check_refused(MODULES[script], [*base, "--resume", str(truncated)], [f"--resume {truncated}: not a readable "
-                  "checkpoint"], tmp_path, monkeypatch)
-    check_refused(MODULES[script], [*base, "--resume", str(model)], ["not a readable checkpoint"], tmp_path,
-                  monkeypatch)
-    older = tmp_path / "older.pt"  # a checkpoint of an earlier version, without the evaluation it last logged
+    check_refused(
+        MODULES[script],
+        [*base, "--resume", str(truncated)],
+        [f"--resume {truncated}: not a readable " "checkpoint"],
+        tmp_path,
+        monkeypatch,
+    )
+    check_refused(
+        MODULES[script],
+        [*base, "--resume", str(model)],
+        ["not a readable checkpoint"],
+        tmp_path,
+        monkeypatch,
+    )
+    older = (
+        tmp_path / "older.pt"
+    )  # a checkpoint of an earlier version, without the evaluation it last logged
     state = torch.load(checkpoint, weights_only=False)
     del state["last_eval"]
     torch.save(state, older)
-    check_refused(MODULES[script], [*base, "--resume", str(older)], [f"--resume {older}: not a readable checkpoint "
-                  "(KeyError)"], tmp_path, monkeypatch)
-    check_refused(MODULES[script], ["--env-id", "Pendulum-v1", "--hidden-sizes", "16", "16", "--total-timesteps",
-                  "150", "--resume", str(checkpoint)], [
-        "flags differ from the checkpoint's", "--env-id (checkpoint: InvertedPendulum-v5, now: Pendulum-v1)",
-        "--hidden-sizes (checkpoint: (8,), now: (16, 16))", "--total-timesteps (now 150, below the checkpoint's step 200)",
-        "--buffer-size or --total-timesteps (room for 150 transitions, the checkpoint's buffer holds 200)"], tmp_path, monkeypatch)
+    check_refused(
+        MODULES[script],
+        [*base, "--resume", str(older)],
+        [f"--resume {older}: not a readable checkpoint " "(KeyError)"],
+        tmp_path,
+        monkeypatch,
+    )
+    check_refused(
+        MODULES[script],
+        [
+            "--env-id",
+            "Pendulum-v1",
+            "--hidden-sizes",
+            "16",
+            "16",
+            "--total-timesteps",
+            "150",
+            "--resume",
+            str(checkpoint),
+        ],
+        [
+            "flags differ from the checkpoint's",
+            "--env-id (checkpoint: InvertedPendulum-v5, now: Pendulum-v1)",
+            "--hidden-sizes (checkpoint: (8,), now: (16, 16))",
+            "--total-timesteps (now 150, below the checkpoint's step 200)",
+            "--buffer-size or --total-timesteps (room for 150 transitions, the checkpoint's "
+            "buffer holds 200)",
+        ],
+        tmp_path,
+        monkeypatch,
+    )
 
 
 def test_load_model_bad_files_refused(script, finished_runs, tmp_path, monkeypatch):
@@ -125,5 +197,13 @@ def test_load_model_bad_files_refused(script, finished_runs, tmp_path, monkeypat
     truncated = tmp_path / "truncated.cleanrl_model"
     truncated.write_bytes(model.read_bytes()[:2000])
     for path in [checkpoint, other_model, truncated]:
-        check_refused(MODULES[script], ["--load-model", str(path)], [f"--load-model {path}: not a model saved by "
-                      "this script's --save-model", "--resume"], tmp_path, monkeypatch)
+        check_refused(
+            MODULES[script],
+            ["--load-model", str(path)],
+            [
+                f"--load-model {path}: not a model saved by " "this script's --save-model",
+                "--resume",
+            ],
+            tmp_path,
+            monkeypatch,
+        )

@@ -1,5 +1,7 @@
-"""The paper's comparison in one harness: the Stable-Baselines3 baselines log like the WPPG scripts, benchmark.sh
-runs them, and benchmark_report.py's rliable statistics are right on logs with known values."""
+"""The paper's comparison in one harness: the Stable-Baselines3 baselines log like the WPPG scripts,
+benchmark.sh runs them, and benchmark_report.py's rliable statistics are right on logs with known
+values."""
+
 import csv
 import math
 
@@ -15,9 +17,24 @@ report = load_script("benchmark_report.py")
 
 @pytest.mark.parametrize("algo", ["sac", "ppo"])
 def test_baseline_writes_the_scripts_tags_at_the_scripts_steps(algo, tmp_path):
-    result = run_script("baselines/sb3_continuous_action.py", "--algo", algo, "--env-id", "InvertedPendulum-v5",
-                        "--total-timesteps", 600, "--learning-starts", 200, "--eval-frequency", 300,
-                        "--eval-episodes", 2, "--resume", "auto", cwd=tmp_path)
+    result = run_script(
+        "baselines/sb3_continuous_action.py",
+        "--algo",
+        algo,
+        "--env-id",
+        "InvertedPendulum-v5",
+        "--total-timesteps",
+        600,
+        "--learning-starts",
+        200,
+        "--eval-frequency",
+        300,
+        "--eval-episodes",
+        2,
+        "--resume",
+        "auto",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert only_run_dir(tmp_path).name.startswith(f"InvertedPendulum-v5__{algo}__1__")
     logged = scalars(only_run_dir(tmp_path))
@@ -31,23 +48,42 @@ def test_baseline_writes_the_scripts_tags_at_the_scripts_steps(algo, tmp_path):
 
 
 def test_dry_run_lists_the_baselines(tmp_path):
-    result = benchmark("--out", tmp_path, "--scripts", "wppg_continuous_action.py sac ppo", "--env-ids",
-                       "Hopper-v5", "--num-seeds", 1, "--tag", "v1", "--dry-run", "--", "--total-timesteps", 1000)
+    result = benchmark(
+        "--out",
+        tmp_path,
+        "--scripts",
+        "wppg_continuous_action.py sac ppo",
+        "--env-ids",
+        "Hopper-v5",
+        "--num-seeds",
+        1,
+        "--tag",
+        "v1",
+        "--dry-run",
+        "--",
+        "--total-timesteps",
+        1000,
+    )
     assert result.returncode == 0, result.stderr
     assert [line.split(" --env-id")[0].split(" ", 2)[2] for line in result.stdout.splitlines()] == [
-        str(ROOT / "wppg_continuous_action.py"), f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo sac",
-        f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo ppo"]
+        str(ROOT / "wppg_continuous_action.py"),
+        f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo sac",
+        f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo ppo",
+    ]
     names = [line.split("\t")[0] for line in (tmp_path / "grid-v1.tsv").read_text().splitlines()]
     assert names == ["wppg-v1__Hopper-v5__1", "sac-v1__Hopper-v5__1", "ppo-v1__Hopper-v5__1"]
 
 
 def fake_run(out, name, evals, resumed_from=None):
-    """A finished benchmark run whose TensorBoard file holds the given {step: eval return}. With resumed_from, the
-    run logs 999 from that step on, then is "resumed" there (purge_step) and logs the given values again."""
+    """A finished benchmark run whose TensorBoard file holds the given {step: eval return}. With
+    resumed_from, the run logs 999 from that step on, then is "resumed" there (purge_step) and logs
+    the given values again."""
     run_dir = out / name / "runs" / f"{name}__0"
     writer = SummaryWriter(str(run_dir))
     for step, value in evals.items():
-        writer.add_scalar("eval/episodic_return", 999.0 if resumed_from and step >= resumed_from else value, step)
+        writer.add_scalar(
+            "eval/episodic_return", 999.0 if resumed_from and step >= resumed_from else value, step
+        )
         writer.add_scalar("charts/episodic_return", value, step)
     writer.close()
     if resumed_from:
@@ -61,9 +97,17 @@ def fake_run(out, name, evals, resumed_from=None):
 
 def test_report_iqm_ci_alignment_and_figures(tmp_path):
     finals = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]
-    for seed, final in enumerate(finals, 1):  # "a": evaluations every 2,000 steps; seed 1 resumed at 4,000
-        fake_run(tmp_path, f"a__Task-v0__{seed}", {2000: 1.0, 4000: final}, resumed_from=4000 if seed == 1 else None)
-        # "b": every 1,000 steps, and seed 8 ran longer: the task is cut to the steps all runs reached
+    for seed, final in enumerate(
+        finals, 1
+    ):  # "a": evaluations every 2,000 steps; seed 1 resumed at 4,000
+        fake_run(
+            tmp_path,
+            f"a__Task-v0__{seed}",
+            {2000: 1.0, 4000: final},
+            resumed_from=4000 if seed == 1 else None,
+        )
+        # "b": every 1,000 steps, and seed 8 ran longer: the task is cut to the steps all runs
+        # reached
         b_evals = {s: 5.0 for s in range(1000, 5000, 1000)} | ({5000: 1e6} if seed == 8 else {})
         fake_run(tmp_path, f"b__Task-v0__{seed}", b_evals)
         fake_run(tmp_path, f"a__Other-v0__{seed}", {2000: float(seed)})
@@ -73,28 +117,46 @@ def test_report_iqm_ci_alignment_and_figures(tmp_path):
     a = rows[("Task-v0", "a")]
     assert float(a["iqm"]) == pytest.approx(35.0)  # mean of the middle half: 20, 30, 40, 50
     assert int(a["steps"]) == 4000 and int(rows[("Task-v0", "b")]["steps"]) == 4000
-    assert float(rows[("Task-v0", "b")]["iqm"]) == pytest.approx(5.0)  # not the 1e6 of the longer run
-    assert float(a["auc_iqm"]) == pytest.approx((1.0 + 35.0) / 2)  # each run's mean over its steps 2,000 and 4,000
-    # the 95 % CI of a percentile bootstrap over the 8 runs, computed here by hand (15.0 and 55.0 with this
-    # generator); a resample's IQM moves in steps of 2.5, so another random stream may land one step away
+    assert float(rows[("Task-v0", "b")]["iqm"]) == pytest.approx(
+        5.0
+    )  # not the 1e6 of the longer run
+    assert float(a["auc_iqm"]) == pytest.approx(
+        (1.0 + 35.0) / 2
+    )  # each run's mean over its steps 2,000 and 4,000
+    # the 95 % CI of a percentile bootstrap over the 8 runs, computed here by hand (15.0 and 55.0
+    # with this
+    # generator); a resample's IQM moves in steps of 2.5, so another random stream may land one step
+    # away
     rng = np.random.default_rng(0)
     resampled = np.sort(rng.choice(finals, size=(20000, 8)), axis=1)[:, 2:6].mean(axis=1)
     low, high = np.percentile(resampled, [2.5, 97.5])
-    assert float(a["ci_low"]) == pytest.approx(low, abs=2.6) and float(a["ci_high"]) == pytest.approx(high, abs=2.6)
+    assert float(a["ci_low"]) == pytest.approx(low, abs=2.6) and float(
+        a["ci_high"]
+    ) == pytest.approx(high, abs=2.6)
     text = (tmp_path / "results.md").read_text()
-    # normalised per task by the min and max over all its runs (Task: 0 and 70, Other: 0 and 8); the IQM over
+    # normalised per task by the min and max over all its runs (Task: 0 and 70, Other: 0 and 8); the
+    # IQM over
     # 8 runs x 2 tasks is the mean of the middle 8 of those 16 scores
     scores = np.sort(np.concatenate([np.array(finals) / 70, np.arange(1, 9) / 8]))
     assert f"| a | {scores[4:12].mean():.3f} [" in text
     for figure in ["learning_curves.png", "aggregate.png"]:
         assert (tmp_path / figure).stat().st_size > 10_000
-    # every evaluation of every run, the resumed run with its re-logged value (not 999), the longer run uncut
+    # every evaluation of every run, the resumed run with its re-logged value (not 999), the longer
+    # run uncut
     evaluations = list(csv.DictReader(open(tmp_path / "evaluations.csv")))
-    assert len(evaluations) == 8 * 2 + (7 * 4 + 5) + 8 + 8  # a, b (seed 8 evaluates 5 times) on Task; a, b on Other
-    a_runs = {(r["seed"], r["step"]): float(r["eval_return"]) for r in evaluations
-              if (r["task"], r["algorithm"]) == ("Task-v0", "a")}
-    assert a_runs == {(str(seed), step): value for seed, final in enumerate(finals, 1)
-                      for step, value in [("2000", 1.0), ("4000", final)]}
+    assert (
+        len(evaluations) == 8 * 2 + (7 * 4 + 5) + 8 + 8
+    )  # a, b (seed 8 evaluates 5 times) on Task; a, b on Other
+    a_runs = {
+        (r["seed"], r["step"]): float(r["eval_return"])
+        for r in evaluations
+        if (r["task"], r["algorithm"]) == ("Task-v0", "a")
+    }
+    assert a_runs == {
+        (str(seed), step): value
+        for seed, final in enumerate(finals, 1)
+        for step, value in [("2000", 1.0), ("4000", final)]
+    }
 
 
 def test_report_includes_an_earlier_reports_evaluations(tmp_path):
@@ -107,14 +169,20 @@ def test_report_includes_an_earlier_reports_evaluations(tmp_path):
     rows = {r["algorithm"]: r for r in csv.DictReader(open(second / "results.csv"))}
     before = next(csv.DictReader(open(first / "results.csv")))
     assert [rows["a"][k] for k in ["iqm", "ci_low", "ci_high", "auc_iqm"]] == [
-        before[k] for k in ["iqm", "ci_low", "ci_high", "auc_iqm"]]
+        before[k] for k in ["iqm", "ci_low", "ci_high", "auc_iqm"]
+    ]
     assert rows["a"]["last10_train"] == "nan"  # an included run keeps no training returns
-    assert float(rows["b"]["last10_train"]) == pytest.approx(4.0)  # fake_run logs 1 and 7 as training returns
-    assert "| Task-v0 | a | 30.0 [" in (second / "results.md").read_text() and "| n/a | 5 | 2,000 |" in (
-        second / "results.md").read_text()
+    assert float(rows["b"]["last10_train"]) == pytest.approx(
+        4.0
+    )  # fake_run logs 1 and 7 as training returns
+    assert (
+        "| Task-v0 | a | 30.0 [" in (second / "results.md").read_text()
+        and "| n/a | 5 | 2,000 |" in (second / "results.md").read_text()
+    )
     report.main(second, [first / "evaluations.csv"], algorithms=["b"], prefix="only-b-")
     assert [r["algorithm"] for r in csv.DictReader(open(second / "only-b-results.csv"))] == ["b"]
-    assert (second / "only-b-learning_curves.png").exists() and (second / "results.md").read_text() != (
-        second / "only-b-results.md").read_text()
+    assert (second / "only-b-learning_curves.png").exists() and (
+        second / "results.md"
+    ).read_text() != (second / "only-b-results.md").read_text()
     with pytest.raises(SystemExit, match="a on Task-v0 seed 1 is already in the report"):
         report.main(first, [first / "evaluations.csv"])

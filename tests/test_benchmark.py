@@ -1,4 +1,6 @@
-"""benchmark.sh and benchmark_report.py: the grid, failures and reruns, the report, Slurm, the combined env."""
+"""benchmark.sh and benchmark_report.py: the grid, failures and reruns, the report, Slurm, the
+combined env."""
+
 import os
 import shutil
 import subprocess
@@ -16,17 +18,40 @@ ENVS = "InvertedPendulum-v5 Hopper-v5"
 
 def benchmark(*flags, python=sys.executable, cwd=ROOT):
     env = {**os.environ, "PYTHON": python, "WANDB_MODE": "offline"}
-    return subprocess.run(["bash", str(ROOT / "benchmark.sh"), *map(str, flags)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        ["bash", str(ROOT / "benchmark.sh"), *map(str, flags)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_dry_run_prints_the_grid(tmp_path):
-    result = benchmark("--out", tmp_path, "--env-ids", ENVS, "--start-seed", 3, "--num-seeds", 2, "--dry-run",
-                       "--", "--total-timesteps", 1000, "--track")
+    result = benchmark(
+        "--out",
+        tmp_path,
+        "--env-ids",
+        ENVS,
+        "--start-seed",
+        3,
+        "--num-seeds",
+        2,
+        "--dry-run",
+        "--",
+        "--total-timesteps",
+        1000,
+        "--track",
+    )
     assert result.returncode == 0, result.stderr
-    expected = [f"OMP_NUM_THREADS=1 {sys.executable} {ROOT / script} --env-id {env_id} --seed {seed} "
-                "--resume auto --total-timesteps 1000 --track"
-                for script in SCRIPTS for env_id in ENVS.split() for seed in (3, 4)]
+    expected = [
+        f"OMP_NUM_THREADS=1 {sys.executable} {ROOT / script} --env-id {env_id} --seed {seed} "
+        "--resume auto --total-timesteps 1000 --track"
+        for script in SCRIPTS
+        for env_id in ENVS.split()
+        for seed in (3, 4)
+    ]
     assert result.stdout.splitlines() == expected
     assert not any(p.is_dir() for p in tmp_path.iterdir())  # nothing ran
 
@@ -35,16 +60,29 @@ def test_default_grid_is_the_papers(tmp_path):
     lines = benchmark("--out", tmp_path, "--dry-run").stdout.splitlines()
     assert len(lines) == 2 * 6 * 5
     assert {line.split("--env-id ")[1].split()[0] for line in lines} == {
-        "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Reacher-v5", "Swimmer-v5", "Humanoid-v5"}
+        "Hopper-v5",
+        "Walker2d-v5",
+        "HalfCheetah-v5",
+        "Reacher-v5",
+        "Swimmer-v5",
+        "Humanoid-v5",
+    }
 
 
 def test_tiny_grid_table_and_figure(tmp_path):
-    result = benchmark("--out", tmp_path, "--env-ids", ENVS, "--num-seeds", 2, "--workers", 2, "--", *TINY)
+    result = benchmark(
+        "--out", tmp_path, "--env-ids", ENVS, "--num-seeds", 2, "--workers", 2, "--", *TINY
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = (tmp_path / "results.md").read_text().split("\n\n")[0].splitlines()[2:]  # the per-task table
-    assert [row.split(" | ")[:2] for row in rows] == [["| Hopper-v5", "wppg"], ["| Hopper-v5", "wppg_implicit"],
-                                                       ["| InvertedPendulum-v5", "wppg"],
-                                                       ["| InvertedPendulum-v5", "wppg_implicit"]]
+    rows = (
+        (tmp_path / "results.md").read_text().split("\n\n")[0].splitlines()[2:]
+    )  # the per-task table
+    assert [row.split(" | ")[:2] for row in rows] == [
+        ["| Hopper-v5", "wppg"],
+        ["| Hopper-v5", "wppg_implicit"],
+        ["| InvertedPendulum-v5", "wppg"],
+        ["| InvertedPendulum-v5", "wppg_implicit"],
+    ]
     assert all(row.endswith("| 2 | 300 |") for row in rows)
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
     assert (tmp_path / "aggregate.png").stat().st_size > 10_000  # both algorithms cover both tasks
@@ -53,16 +91,32 @@ def test_tiny_grid_table_and_figure(tmp_path):
 def test_failed_run_is_reported_and_rerun_alone(tmp_path):
     # a python that fails the seed-2 run until the file "allow" exists
     fake = tmp_path / "python"
-    fake.write_text(f'#!/bin/bash\nif [[ "$*" == *"--seed 2"* && ! -f {tmp_path}/allow ]]; then exit 3; fi\n'
-                    f'exec {sys.executable} "$@"\n')
+    fake.write_text(
+        f'#!/bin/bash\nif [[ "$*" == *"--seed 2"* && ! -f {tmp_path}/allow ]]; then exit 3; fi\n'
+        f'exec {sys.executable} "$@"\n'
+    )
     fake.chmod(0o755)
-    flags = ["--out", tmp_path / "grid", "--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5",
-             "--num-seeds", 3, "--workers", 2, "--", *TINY]
+    flags = [
+        "--out",
+        tmp_path / "grid",
+        "--scripts",
+        SCRIPTS[0],
+        "--env-ids",
+        "InvertedPendulum-v5",
+        "--num-seeds",
+        3,
+        "--workers",
+        2,
+        "--",
+        *TINY,
+    ]
     first = benchmark(*flags, python=fake)
     assert first.returncode == 1
     assert "1 of 3 runs failed" in first.stderr and "wppg__InvertedPendulum-v5__2" in first.stderr
     assert sorted(p.parent.name for p in (tmp_path / "grid").glob("*/done")) == [
-        "wppg__InvertedPendulum-v5__1", "wppg__InvertedPendulum-v5__3"]
+        "wppg__InvertedPendulum-v5__1",
+        "wppg__InvertedPendulum-v5__3",
+    ]
     (tmp_path / "allow").touch()
     second = benchmark(*flags, python=fake)
     assert second.returncode == 0, second.stderr
@@ -79,15 +133,21 @@ def slurm():
 
 
 def test_slurm_job_array(slurm, tmp_path):
-    result = benchmark("--slurm", "--out", tmp_path, "--env-ids", ENVS, "--num-seeds", 1, "--", *TINY)
+    result = benchmark(
+        "--slurm", "--out", tmp_path, "--env-ids", ENVS, "--num-seeds", 1, "--", *TINY
+    )
     assert result.returncode == 0, result.stderr
     job = result.stdout.split("submitted job array ")[1].split(":")[0]
     deadline = time.time() + 600
-    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
+    while subprocess.run(
+        ["squeue", "-h", "-j", job], capture_output=True, text=True
+    ).stdout.strip():
         assert time.time() < deadline, "the Slurm job did not finish in 10 minutes"
         time.sleep(2)
     runs = sorted(p.parent.name for p in tmp_path.glob("*/done"))
-    assert runs == sorted(f"{algo}__{env}__1" for algo in ["wppg", "wppg_implicit"] for env in ENVS.split())
+    assert runs == sorted(
+        f"{algo}__{env}__1" for algo in ["wppg", "wppg_implicit"] for env in ENVS.split()
+    )
     assert len(list(tmp_path.glob("slurm-*.out"))) == 4
     report = benchmark("--out", tmp_path, "--report")
     assert report.returncode == 0 and (tmp_path / "learning_curves.png").exists()
@@ -105,24 +165,52 @@ def test_combined_humanoid_spaces():
 
 
 def test_combined_humanoid_runs_with_each_script(script, tmp_path):
-    result = run_script(script, "--env-id", "combined_humanoid:Humanoid-x2-v5", "--total-timesteps", 200,
-                        "--learning-starts", 100, "--eval-episodes", 1, *SMALL, cwd=tmp_path)
+    result = run_script(
+        script,
+        "--env-id",
+        "combined_humanoid:Humanoid-x2-v5",
+        "--total-timesteps",
+        200,
+        "--learning-starts",
+        100,
+        "--eval-episodes",
+        1,
+        *SMALL,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "losses/actor_loss" in scalars(only_run_dir(tmp_path))
 
 
 def test_slurm_requeue_resumes_from_checkpoint(slurm, tmp_path):
-    """Preemption as Slurm does it: requeue a running task; the script checkpoints on SIGTERM and the requeued
-    task resumes from that checkpoint."""
-    result = benchmark("--slurm", "--out", tmp_path, "--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5",
-                       "--num-seeds", 1, "--", "--total-timesteps", 3000, "--checkpoint-frequency", 500, *TINY[2:])
+    """Preemption as Slurm does it: requeue a running task; the script checkpoints on SIGTERM and
+    the requeued task resumes from that checkpoint."""
+    result = benchmark(
+        "--slurm",
+        "--out",
+        tmp_path,
+        "--scripts",
+        SCRIPTS[0],
+        "--env-ids",
+        "InvertedPendulum-v5",
+        "--num-seeds",
+        1,
+        "--",
+        "--total-timesteps",
+        3000,
+        "--checkpoint-frequency",
+        500,
+        *TINY[2:],
+    )
     job = result.stdout.split("submitted job array ")[1].split(":")[0]
     deadline = time.time() + 600
     while not list(tmp_path.glob("*/runs/*/checkpoint.pt")):
         assert time.time() < deadline
         time.sleep(0.5)
     subprocess.run(["scontrol", "requeue", f"{job}_1"], check=True)
-    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
+    while subprocess.run(
+        ["squeue", "-h", "-j", job], capture_output=True, text=True
+    ).stdout.strip():
         assert time.time() < deadline, "the requeued task did not finish in 10 minutes"
         time.sleep(2)
     log = (tmp_path / "wppg__InvertedPendulum-v5__1" / "log.txt").read_text()

@@ -1,8 +1,10 @@
-"""Behaviour kept bit for bit: short runs of both scripts, both matchings, two tasks, fixed seeds, compared with
-runs recorded before the code was restructured (tests/data/reference_runs.json). Every scalar the run logs,
+"""Behaviour kept bit for bit: short runs of both scripts, both matchings, two tasks, fixed seeds,
+  compared with
+runs recorded before the code was restructured (tests/data/reference_runs.json). Every scalar the
+  run logs,
 except the wall-clock SPS, must match exactly. To record anew after an intended change of behaviour:
-    python tests/test_reference.py --record
-"""
+    python tests/test_reference.py --record"""
+
 import json
 import sys
 from pathlib import Path
@@ -12,9 +14,23 @@ import pytest
 from conftest import SCRIPTS, SMALL, only_run_dir, run_script, scalars
 
 REFERENCE = Path(__file__).parent / "data" / "reference_runs.json"
-CASES = [(script, env_id, matching) for script in SCRIPTS for env_id in ["Reacher-v5", "InvertedDoublePendulum-v5"]
-         for matching in ["pointwise", "rank"]]
-FLAGS = ["--total-timesteps", 300, "--learning-starts", 100, "--eval-frequency", 150, "--seed", 3, *SMALL]
+CASES = [
+    (script, env_id, matching)
+    for script in SCRIPTS
+    for env_id in ["Reacher-v5", "InvertedDoublePendulum-v5"]
+    for matching in ["pointwise", "rank"]
+]
+FLAGS = [
+    "--total-timesteps",
+    300,
+    "--learning-starts",
+    100,
+    "--eval-frequency",
+    150,
+    "--seed",
+    3,
+    *SMALL,
+]
 
 
 def record(script, env_id, matching, cwd):

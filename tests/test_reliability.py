@@ -1,4 +1,6 @@
-"""Checkpoints, exact restore, resume, signals, NaN guard, W&B without a network, unwritable run folder."""
+"""Checkpoints, exact restore, resume, signals, NaN guard, W&B without a network, unwritable run
+folder."""
+
 import signal
 import subprocess
 import sys
@@ -14,8 +16,14 @@ PENDULUM = ["--env-id", "InvertedPendulum-v5", "--learning-starts", 100, *SMALL]
 
 
 def start(script, *flags, cwd):
-    return subprocess.Popen([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd, env=script_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / script), *map(str, flags)],
+        cwd=cwd,
+        env=script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path_glob, cwd, timeout=120):
@@ -49,9 +57,10 @@ def assert_same(a, b, where="checkpoint"):
 
 
 def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
-    """SIGKILL after the step-300 checkpoint; the restored state equals the saved one bit for bit (resuming to
-    the checkpoint's own step re-saves it at once); then training continues to 600 with no step logged twice.
-    Parameters at 600 are not compared with a straight run: a resumed run starts a fresh episode (documented)."""
+    """SIGKILL after the step-300 checkpoint; the restored state equals the saved one bit for bit
+    (resuming to the checkpoint's own step re-saves it at once); then training continues to 600 with
+    no step logged twice. Parameters at 600 are not compared with a straight run: a resumed run
+    starts a fresh episode (documented)."""
     flags = [*PENDULUM, "--total-timesteps", 600, "--checkpoint-frequency", 300]
     process = start(script, *flags, cwd=tmp_path)
     checkpoint = wait_for("runs/*/checkpoint.pt", tmp_path)
@@ -62,8 +71,17 @@ def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
     copy = tmp_path / "saved.pt"
     copy.write_bytes(checkpoint.read_bytes())
 
-    restored = run_script(script, *PENDULUM, "--total-timesteps", 300, "--checkpoint-frequency", 300,
-                          "--resume", copy, cwd=tmp_path)
+    restored = run_script(
+        script,
+        *PENDULUM,
+        "--total-timesteps",
+        300,
+        "--checkpoint-frequency",
+        300,
+        "--resume",
+        copy,
+        cwd=tmp_path,
+    )
     assert restored.returncode == 0, restored.stderr
     assert f"resuming from {copy} at step 300" in restored.stdout
     resaved = load(checkpoint)
@@ -73,7 +91,11 @@ def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
     resumed = run_script(script, *flags, "--resume", "auto", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     final = load(checkpoint)
-    assert final["step"] == 600 and final["run_name"] == saved["run_name"] and final["wandb_id"] == saved["wandb_id"]
+    assert (
+        final["step"] == 600
+        and final["run_name"] == saved["run_name"]
+        and final["wandb_id"] == saved["wandb_id"]
+    )
     steps = [step for step, _ in scalars(checkpoint.parent)["losses/qf1_loss"]]
     assert steps == sorted(set(steps)) and steps[-1] >= 550  # continuous, nothing twice
 
@@ -91,24 +113,47 @@ def test_sigterm_checkpoints_and_exits_cleanly(script, tmp_path):
 
 
 def test_kill_during_checkpoint_writes_never_corrupts_it(script, tmp_path):
-    """A checkpoint every step, killed at several moments, each run in its own folder (a second run in the same
-    folder would find the first one's file and could pass without ever being killed mid-write): the file loads."""
+    """A checkpoint every step, killed at several moments, each run in its own folder (a second run
+    in the same folder would find the first one's file and could pass without ever being killed
+    mid-write): the file loads."""
     for delay in [0.3, 0.7, 1.1]:
         cwd = tmp_path / f"delay-{delay}"
         cwd.mkdir()
-        process = start(script, *PENDULUM, "--total-timesteps", 100000, "--checkpoint-frequency", 1,
-                        "--learning-starts", 50, cwd=cwd)
+        process = start(
+            script,
+            *PENDULUM,
+            "--total-timesteps",
+            100000,
+            "--checkpoint-frequency",
+            1,
+            "--learning-starts",
+            50,
+            cwd=cwd,
+        )
         first = wait_for("runs/*/checkpoint.pt", cwd)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert process.returncode == -signal.SIGKILL  # killed, not finished
-        assert load(first)["step"] > 1  # still written every step after the first: later writes were under way
+        assert (
+            load(first)["step"] > 1
+        )  # still written every step after the first: later writes were under way
 
 
 def test_nan_stops_with_message_and_keeps_last_good_checkpoint(script, tmp_path):
-    result = run_script(script, "--env-id", "nan_env:NaNReward-v0", "--learning-starts", 100, *SMALL,
-                        "--total-timesteps", 2000, "--checkpoint-frequency", 100, cwd=tmp_path)
+    result = run_script(
+        script,
+        "--env-id",
+        "nan_env:NaNReward-v0",
+        "--learning-starts",
+        100,
+        *SMALL,
+        "--total-timesteps",
+        2000,
+        "--checkpoint-frequency",
+        100,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("error: losses/qf1_loss became non-finite at step ")
@@ -121,13 +166,26 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(script, tmp_path)
     assert all(torch.isfinite(p).all() for p in good["qf"].values())
 
 
-@pytest.mark.parametrize("wandb_env", [{"WANDB_MODE": "offline"},
-                                       {"WANDB_MODE": "online", "WANDB_API_KEY": "0" * 40,
-                                        "WANDB_BASE_URL": "http://127.0.0.1:9"}], ids=["offline", "bogus_network"])
+@pytest.mark.parametrize(
+    "wandb_env",
+    [
+        {"WANDB_MODE": "offline"},
+        {"WANDB_MODE": "online", "WANDB_API_KEY": "0" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"},
+    ],
+    ids=["offline", "bogus_network"],
+)
 def test_track_without_network_returns_in_bounded_time(script, wandb_env, tmp_path):
     begin = time.time()
-    result = run_script(script, *PENDULUM, "--total-timesteps", 150, "--track", cwd=tmp_path,
-                        timeout=180, **wandb_env)
+    result = run_script(
+        script,
+        *PENDULUM,
+        "--total-timesteps",
+        150,
+        "--track",
+        cwd=tmp_path,
+        timeout=180,
+        **wandb_env,
+    )
     assert result.returncode == 0, result.stderr
     assert time.time() - begin < 150
     assert list(tmp_path.glob("wandb/offline-run-*"))
@@ -141,9 +199,19 @@ def test_unwritable_run_folder_is_a_clear_error(script, tmp_path):
 
 
 def test_resume_keeps_the_evaluation_at_the_checkpoint_step(script, tmp_path):
-    """The evaluation logged at the checkpoint's step is dropped by purge_step on resume; it must be logged again."""
-    flags = [*PENDULUM, "--total-timesteps", 600, "--checkpoint-frequency", 300, "--eval-frequency", 300,
-             "--eval-episodes", 1]
+    """The evaluation logged at the checkpoint's step is dropped by purge_step on resume; it must be
+    logged again."""
+    flags = [
+        *PENDULUM,
+        "--total-timesteps",
+        600,
+        "--checkpoint-frequency",
+        300,
+        "--eval-frequency",
+        300,
+        "--eval-episodes",
+        1,
+    ]
     process = start(script, *flags, cwd=tmp_path)
     checkpoint = wait_for("runs/*/checkpoint.pt", tmp_path)
     process.send_signal(signal.SIGKILL)
@@ -154,20 +222,47 @@ def test_resume_keeps_the_evaluation_at_the_checkpoint_step(script, tmp_path):
 
 
 def test_policy_frequency_counts_training_steps(script, tmp_path):
-    """--num-envs 2 with an odd --learning-starts: global steps are even, so a delay counted on (step -
-    learning_starts) never hit 0 (the actor never trained) and the first training step crashed."""
-    result = run_script(script, *PENDULUM[:2], *SMALL, "--num-envs", 2, "--learning-starts", 101,
-                        "--policy-frequency", 2, "--total-timesteps", 400, "--log-frequency", 50, cwd=tmp_path)
+    """--num-envs 2 with an odd --learning-starts: global steps are even, so a delay counted on
+    (step - learning_starts) never hit 0 (the actor never trained) and the first training step
+    crashed."""
+    result = run_script(
+        script,
+        *PENDULUM[:2],
+        *SMALL,
+        "--num-envs",
+        2,
+        "--learning-starts",
+        101,
+        "--policy-frequency",
+        2,
+        "--total-timesteps",
+        400,
+        "--log-frequency",
+        50,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     logged = scalars(run_dir)
-    assert all(value > 0 for _, value in logged["losses/actor_loss"])  # the actor trained from the first log on
+    assert all(
+        value > 0 for _, value in logged["losses/actor_loss"]
+    )  # the actor trained from the first log on
     assert "charts/action_std" in logged
 
 
 def test_each_evaluation_keeps_its_video(script, tmp_path):
-    result = run_script(script, *PENDULUM, "--total-timesteps", 300, "--eval-frequency", 150, "--eval-episodes", 1,
-                        "--capture-video", cwd=tmp_path)
+    result = run_script(
+        script,
+        *PENDULUM,
+        "--total-timesteps",
+        300,
+        "--eval-frequency",
+        150,
+        "--eval-episodes",
+        1,
+        "--capture-video",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     videos = sorted(p.name for p in tmp_path.glob("videos/*/*.mp4"))
     assert videos == ["eval-step-150-episode-0.mp4", "eval-step-300-episode-0.mp4"]

@@ -1,5 +1,7 @@
-"""The study's tools (README: Does it learn?): benchmarks/study_variants.py, the bridge from WPPG to SAC, and
-benchmarks/solved.py, the solved-run counts, and benchmarks/policy_spread.py, the policy charts."""
+"""The study's tools (README: Does it learn?): benchmarks/study_variants.py, the bridge from WPPG to
+SAC, and benchmarks/solved.py, the solved-run counts, and benchmarks/policy_spread.py, the policy
+charts."""
+
 import math
 import subprocess
 import sys
@@ -23,20 +25,39 @@ def test_log_prob_is_the_tanh_gaussian_density():
     actions, log_prob = variants.sample_with_log_prob(actor, obs, noise)
     assert torch.allclose(actions, actor(obs.unsqueeze(1), noise))
     mean, raw = actor.net(obs.unsqueeze(1)).chunk(2, dim=-1)
-    log_std = variants.wppg.LOG_STD_MIN + 0.5 * (variants.wppg.LOG_STD_MAX - variants.wppg.LOG_STD_MIN) * (raw.tanh() + 1)
+    log_std = variants.wppg.LOG_STD_MIN + 0.5 * (
+        variants.wppg.LOG_STD_MAX - variants.wppg.LOG_STD_MIN
+    ) * (raw.tanh() + 1)
     low, high = actor.low, actor.high
-    dist = TransformedDistribution(Normal(mean, log_std.exp()),
-                                   [TanhTransform(), AffineTransform((low + high) / 2, (high - low) / 2)])
+    dist = TransformedDistribution(
+        Normal(mean, log_std.exp()),
+        [TanhTransform(), AffineTransform((low + high) / 2, (high - low) / 2)],
+    )
     u = mean + log_std.exp() * noise
     expected = dist.log_prob(dist.transforms[1](dist.transforms[0](u))).sum(-1)
     assert torch.allclose(log_prob, expected, atol=1e-3)
 
 
 def test_all_variants_train_and_log(tmp_path):
-    result = run_script("benchmarks/study_variants.py", "--variants", "soft-target", "sac-actor", "entropy-reward",
-                        "online-actor", "--", "--env-id", "InvertedPendulum-v5", "--total-timesteps", 600,
-                        "--learning-starts", 200,
-                        "--entropy-scale", 0.2, *SMALL, cwd=tmp_path)
+    result = run_script(
+        "benchmarks/study_variants.py",
+        "--variants",
+        "soft-target",
+        "sac-actor",
+        "entropy-reward",
+        "online-actor",
+        "--",
+        "--env-id",
+        "InvertedPendulum-v5",
+        "--total-timesteps",
+        600,
+        "--learning-starts",
+        200,
+        "--entropy-scale",
+        0.2,
+        *SMALL,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
     assert "wppg_soft-target+sac-actor+entropy-reward+online-actor" in run_dir.name
@@ -49,7 +70,10 @@ def test_online_actor_target_uses_the_first_actor_built():
     torch.manual_seed(0)
     box = gym.spaces.Box(-np.ones(2, np.float32), np.ones(2, np.float32))
     variants.built_actors.clear()
-    online, target = variants.RecordedActor(3, box, (16,), "tanh"), variants.RecordedActor(3, box, (16,), "tanh")
+    online, target = (
+        variants.RecordedActor(3, box, (16,), "tanh"),
+        variants.RecordedActor(3, box, (16,), "tanh"),
+    )
     qf_target = variants.wppg.SoftQNetworks(3, 2, (16,), "tanh")
     batch = torch.randn(8, 3), torch.randn(8), torch.zeros(8)
 
@@ -59,25 +83,53 @@ def test_online_actor_target_uses_the_first_actor_built():
 
     with_online = target_from(target, variants.online_actor_target(variants.wppg.critic_target))
     assert torch.equal(with_online, target_from(online, variants.wppg.critic_target))
-    assert not torch.allclose(with_online, target_from(target, variants.wppg.critic_target))  # other weights
+    assert not torch.allclose(
+        with_online, target_from(target, variants.wppg.critic_target)
+    )  # other weights
 
 
 def test_solved_counts_and_fisher_test(tmp_path):
     rows = ["task,algorithm,seed,step,eval_return"]
-    for seed, evals in enumerate([(50, 1000), (1000, 1000), (1000, 70), (60, 80), (1000, 1000)], 1):  # a: 3 + 1
+    for seed, evals in enumerate(
+        [(50, 1000), (1000, 1000), (1000, 70), (60, 80), (1000, 1000)], 1
+    ):  # a: 3 + 1
         rows += [f"T-v0,a,{seed},{step},{value}" for step, value in zip((2000, 4000), evals)]
-    for seed, evals in enumerate([(50, 1000), (60, 70), (80, 90), (70, 60), (1000, 60)], 1):  # b: 1 + 1
+    for seed, evals in enumerate(
+        [(50, 1000), (60, 70), (80, 90), (70, 60), (1000, 60)], 1
+    ):  # b: 1 + 1
         rows += [f"T-v0,b,{seed},{step},{value}" for step, value in zip((2000, 4000), evals)]
     rows.append("Other-v0,a,1,2000,1000")
     (tmp_path / "evaluations.csv").write_text("\n".join(rows) + "\n")
     solved = load_script("benchmarks/solved.py")
-    assert solved.counts(tmp_path / "evaluations.csv", "T-v0", 1000) == {"a": [5, 3, 4], "b": [5, 1, 2]}
-    result = subprocess.run([sys.executable, "benchmarks/solved.py", tmp_path / "evaluations.csv", "--task", "T-v0",
-                             "--threshold", "1000", "--compare", "a", "b"], capture_output=True, text=True, cwd=ROOT)
+    assert solved.counts(tmp_path / "evaluations.csv", "T-v0", 1000) == {
+        "a": [5, 3, 4],
+        "b": [5, 1, 2],
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/solved.py",
+            tmp_path / "evaluations.csv",
+            "--task",
+            "T-v0",
+            "--threshold",
+            "1000",
+            "--compare",
+            "a",
+            "b",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
-    # hypergeometric by hand: P(k of the 4 solved runs in a) = C(5, k) C(5, 4 - k) / 210 = 5, 50, 100, 50, 5 / 210;
-    # two-sided: every table as unlikely as the observed k = 3, i.e. k = 0, 1, 3, 4 (k = 4 of 6 at any evaluation alike)
-    assert "a 3/5 against b 1/5 at the end: Fisher exact p = 0.524" in result.stdout  # (5 + 50 + 50 + 5) / 210
+    # hypergeometric by hand: P(k of the 4 solved runs in a) = C(5, k) C(5, 4 - k) / 210 = 5, 50,
+    # 100, 50, 5 / 210;
+    # two-sided: every table as unlikely as the observed k = 3, i.e. k = 0, 1, 3, 4 (k = 4 of 6 at
+    # any evaluation alike)
+    assert (
+        "a 3/5 against b 1/5 at the end: Fisher exact p = 0.524" in result.stdout
+    )  # (5 + 50 + 50 + 5) / 210
     assert "a 4/5 against b 2/5 at any evaluation: Fisher exact p = 0.524" in result.stdout
 
 
@@ -91,8 +143,16 @@ def test_policy_spread_averages_the_second_half(tmp_path):
     writer.add_scalar("charts/entropy_estimate", -2.0, 1000)
     writer.close()
     spread = load_script("benchmarks/policy_spread.py")
-    assert spread.second_half_means(run) == {"charts/action_std": pytest.approx(0.75),  # (0.5 + ... + 1.0) / 6
-                                             "charts/entropy_estimate": -2.0}
-    result = subprocess.run([sys.executable, "benchmarks/policy_spread.py", tmp_path], capture_output=True, text=True,
-                            cwd=ROOT)
-    assert result.returncode == 0 and "| a__T-v0__1 | 0.750 | n/a | -2.000 | n/a |" in result.stdout, result.stderr
+    assert spread.second_half_means(run) == {
+        "charts/action_std": pytest.approx(0.75),  # (0.5 + ... + 1.0) / 6
+        "charts/entropy_estimate": -2.0,
+    }
+    result = subprocess.run(
+        [sys.executable, "benchmarks/policy_spread.py", tmp_path],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert (
+        result.returncode == 0 and "| a__T-v0__1 | 0.750 | n/a | -2.000 | n/a |" in result.stdout
+    ), result.stderr

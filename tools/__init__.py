@@ -1,5 +1,6 @@
 """Study and speed tools around the two scripts; run them from the repository root as modules,
 e.g. `python -m tools.study.heat_toys --help`."""
+
 import importlib.util
 import sys
 from pathlib import Path

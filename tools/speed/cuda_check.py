@@ -1,9 +1,10 @@
-"""On a CUDA machine: does one update sync with the host, and how fast is it? For each matching mode, the critic
-target, the critic loss, the matching loss and the Polyak updates run under torch.cuda.set_sync_debug_mode("error")
-(any host sync raises), then are timed, at Hopper-v5's sizes (obs 11, act 3, (256, 256) ReLU, B = 256, K = 32).
+"""On a CUDA machine: does one update sync with the host, and how fast is it? For each matching
+mode, the critic target, the critic loss, the matching loss and the Polyak updates run under
+torch.cuda.set_sync_debug_mode("error") (any host sync raises), then are timed, at Hopper-v5's sizes
+(obs 11, act 3, (256, 256) ReLU, B = 256, K = 32).
 
-    python -m tools.speed.cuda_check
-"""
+    python -m tools.speed.cuda_check"""
+
 import time
 
 import gymnasium as gym
@@ -22,17 +23,25 @@ def main():
         m = load_script(name)
         box = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
         extra = [4] if "implicit" in name else []
-        actor, target_actor = (m.Actor(11, box, (256, 256), "relu", *extra).to(device) for _ in range(2))
+        actor, target_actor = (
+            m.Actor(11, box, (256, 256), "relu", *extra).to(device) for _ in range(2)
+        )
         qf, qf_target = (m.SoftQNetworks(11, 3, (256, 256), "relu").to(device) for _ in range(2))
-        q_opt, a_opt = torch.optim.Adam(qf.parameters(), 1e-3), torch.optim.Adam(actor.parameters(), 1e-3)
+        q_opt, a_opt = (
+            torch.optim.Adam(qf.parameters(), 1e-3),
+            torch.optim.Adam(actor.parameters(), 1e-3),
+        )
         B, K = 256, 32
         obs, next_obs = torch.randn(B, 11, device=device), torch.randn(B, 11, device=device)
         actions, rewards = torch.rand(B, 3, device=device) * 2 - 1, torch.randn(B, device=device)
         done = torch.zeros(B, device=device)
         heat_std = (2 * 1e-4 * 0.1) ** 0.5 * (actor.high - actor.low) / 2
         for matching in ["pointwise", "sliced", "rank"]:
+
             def update():
-                y = m.critic_target(next_obs, rewards, done, target_actor, qf_target, 0.99, K, heat_std, False)
+                y = m.critic_target(
+                    next_obs, rewards, done, target_actor, qf_target, 0.99, K, heat_std, False
+                )
                 q = qf(obs, actions.unsqueeze(1))[..., 0]
                 q_opt.zero_grad()
                 (q - y).pow(2).mean(dim=1).sum().backward()

@@ -1,20 +1,27 @@
-"""The heat step's couplings on toys with known answers (docs/heat_step.md): one state, a fixed critic, repeated
-actor updates through the scripts' own matching_loss. Prints one Markdown table.
+"""The heat step's couplings on toys with known answers (docs/heat_step.md): one state, a fixed
+critic, repeated actor updates through the scripts' own matching_loss. Prints one Markdown table.
 
-  box       1-D box [-1, 1], Q = -c (a - 0.3)^2 / 2 (c = 0: a flat critic), lambda 1e-4, eta 0.1, lr 1e-3, 2,000
-            updates: the actor's own spread and its share of samples within 2 % of the edge. eta c > 2 is the
+  box       1-D box [-1, 1], Q = -c (a - 0.3)^2 / 2 (c = 0: a flat critic), lambda 1e-4, eta 0.1, lr
+    1e-3, 2,000
+            updates: the actor's own spread and its share of samples within 2 % of the edge. eta c >
+              2 is the
             steep critic under which the transport step a + eta grad Q overshoots the maximum.
   separable, nonseparable
-            2-D box [-3, 3], Q = -(a^T C a) / 2 with C = diag(2, 0.5) or [[2, 1.6], [1.6, 2]], lambda 0.05, eta 0.1,
-            lr 3e-3, 3,000 updates: the executed policy's variances and correlation against the splitting's fixed
+            2-D box [-3, 3], Q = -(a^T C a) / 2 with C = diag(2, 0.5) or [[2, 1.6], [1.6, 2]],
+              lambda 0.05, eta 0.1,
+            lr 3e-3, 3,000 updates: the executed policy's variances and correlation against the
+              splitting's fixed
             point Sigma = (I - eta C) Sigma (I - eta C) + 2 lambda eta I.
-  twomode   2-D box [-1, 1], two equal maxima at +-(0.5, 0.5); one transport step (eta = 1) of K widely spread samples
-            per state: the correlation of the targets each sample is paired with, and their share in the two
+  twomode   2-D box [-1, 1], two equal maxima at +-(0.5, 0.5); one transport step (eta = 1) of K
+    widely spread samples
+            per state: the correlation of the targets each sample is paired with, and their share in
+              the two
             quadrants that hold no mode.
 
-    OMP_NUM_THREADS=1 python -m tools.study.heat_toys                      # every toy, coupling, actor and K
-    OMP_NUM_THREADS=1 python -m tools.study.heat_toys --toys box --samples 32
-"""
+    OMP_NUM_THREADS=1 python -m tools.study.heat_toys                      # every toy, coupling,
+      actor and K
+    OMP_NUM_THREADS=1 python -m tools.study.heat_toys --toys box --samples 32"""
+
 import argparse
 import time
 
@@ -24,7 +31,10 @@ import torch
 
 from tools import load_script
 
-SCRIPTS = {"explicit": "wppg_continuous_action.py", "implicit": "wppg_implicit_continuous_action.py"}
+SCRIPTS = {
+    "explicit": "wppg_continuous_action.py",
+    "implicit": "wppg_implicit_continuous_action.py",
+}
 COUPLINGS = ["pointwise", "rank", "coupled"]
 
 
@@ -40,19 +50,24 @@ class ToyQ(torch.nn.Module):
 
 
 def quadratic(curvature, center):
-    c, m = torch.as_tensor(curvature, dtype=torch.float32), torch.as_tensor(center, dtype=torch.float32)
+    c, m = (
+        torch.as_tensor(curvature, dtype=torch.float32),
+        torch.as_tensor(center, dtype=torch.float32),
+    )
     return lambda a: -0.5 * (((a - m) @ c) * (a - m)).sum(-1)
 
 
 def two_modes(a, width=0.2):
-    """Two equal maxima at +-(0.5, 0.5), curvature 1 near each: eta = 1 moves a sample onto its basin's mode."""
+    """Two equal maxima at +-(0.5, 0.5), curvature 1 near each: eta = 1 moves a sample onto its
+    basin's mode."""
     m = torch.tensor([0.5, 0.5])
     bumps = torch.stack([-(a - m).pow(2).sum(-1), -(a + m).pow(2).sum(-1)]) / (2 * width**2)
     return width**2 * torch.logsumexp(bumps, dim=0)
 
 
 def fixed_point(curvature, lam, eta):
-    """Stationary covariance of Sigma <- A Sigma A + 2 lambda eta I, A = I - eta C (iterated to convergence)."""
+    """Stationary covariance of Sigma <- A Sigma A + 2 lambda eta I, A = I - eta C (iterated to
+    convergence)."""
     a = np.eye(len(curvature)) - eta * np.asarray(curvature)
     sigma = np.zeros_like(a)
     for _ in range(20_000):
@@ -63,8 +78,11 @@ def fixed_point(curvature, lam, eta):
 def train(module, actor_kind, matching, q, box, K, lam, eta, lr, updates, seed=0):
     torch.manual_seed(seed)
     d = box.shape[0]
-    actor = (module.Actor(3, box, (32, 32), "relu") if actor_kind == "explicit"
-             else module.Actor(3, box, (32, 32), "relu", max(2, d)))
+    actor = (
+        module.Actor(3, box, (32, 32), "relu")
+        if actor_kind == "explicit"
+        else module.Actor(3, box, (32, 32), "relu", max(2, d))
+    )
     optimizer = torch.optim.Adam(actor.parameters(), lr=lr)
     heat_std = (2 * lam * eta) ** 0.5
     obs = torch.ones(16, 3)
@@ -81,8 +99,11 @@ def train(module, actor_kind, matching, q, box, K, lam, eta, lr, updates, seed=0
 def cost_ms(module, matching, repeats=20):
     """ms per call of the coupling alone at Hopper-v5's sizes (256 states, K = 32, d = 3)."""
     samples, noisy = torch.randn(256, 32, 3), torch.randn(256, 32, 3)
-    call = {"pointwise": lambda: noisy, "rank": lambda: module.rank_coupling(samples, noisy),
-            "coupled": lambda: module.heat_coupling(samples, noisy)}[matching]
+    call = {
+        "pointwise": lambda: noisy,
+        "rank": lambda: module.rank_coupling(samples, noisy),
+        "coupled": lambda: module.heat_coupling(samples, noisy),
+    }[matching]
     for _ in range(3):
         call()
     start = time.perf_counter()
@@ -92,9 +113,15 @@ def cost_ms(module, matching, repeats=20):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--toys", nargs="+", default=["box", "separable", "nonseparable", "twomode"],
-                        choices=["box", "separable", "nonseparable", "twomode"])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--toys",
+        nargs="+",
+        default=["box", "separable", "nonseparable", "twomode"],
+        choices=["box", "separable", "nonseparable", "twomode"],
+    )
     parser.add_argument("--couplings", nargs="+", default=COUPLINGS, choices=COUPLINGS)
     parser.add_argument("--actors", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
     parser.add_argument("--samples", nargs="+", type=int, default=[32, 128], help="K values")
@@ -104,50 +131,78 @@ def main():
     print("| toy | actor | coupling | K | result | expected | ms per coupling call |")
     print("|---|---|---|---|---|---|---|")
     for toy in opts.toys:
-        for actor_kind in opts.actors[:1] if toy == "twomode" else opts.actors:  # no actor in twomode
+        for actor_kind in (
+            opts.actors[:1] if toy == "twomode" else opts.actors
+        ):  # no actor in twomode
             module = modules[actor_kind]
             for matching in opts.couplings:
                 for K in opts.samples:
                     for row in run_toy(toy, module, actor_kind, matching, K):
-                        print(f"| {row[0]} | {actor_kind} | {matching} | {K} | {row[1]} | {row[2]} | "
-                              f"{cost_ms(module, matching):.2f} |", flush=True)
+                        print(
+                            f"| {row[0]} | {actor_kind} | {matching} | {K} | {row[1]} | {row[2]} | "
+                            f"{cost_ms(module, matching):.2f} |",
+                            flush=True,
+                        )
 
 
 def run_toy(toy, module, actor_kind, matching, K):
     if toy == "box":
         box = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         for c in [0.0, 1.0, 30.0]:
-            actions, _ = train(module, actor_kind, matching, quadratic([[c]], [0.3]), box, K, 1e-4, 0.1, 1e-3, 2000)
+            actions, _ = train(
+                module, actor_kind, matching, quadratic([[c]], [0.3]), box, K, 1e-4, 0.1, 1e-3, 2000
+            )
             edge = (1 - actions.abs() > 0.02).logical_not().float().mean().item()
             expected = "spread ~0, edge 0" if c else "spread grows slowly (no force), edge 0"
-            yield (f"box c={c:g} (eta c={0.1 * c:g})",
-                   f"mean {actions.mean():+.3f}, spread {actions.std():.4f}, edge {edge:.2f}",
-                   f"mean +0.300, {expected}" if c else expected)
+            yield (
+                f"box c={c:g} (eta c={0.1 * c:g})",
+                f"mean {actions.mean():+.3f}, spread {actions.std():.4f}, edge {edge:.2f}",
+                f"mean +0.300, {expected}" if c else expected,
+            )
     elif toy in ("separable", "nonseparable"):
         curvature = [[2.0, 0.0], [0.0, 0.5]] if toy == "separable" else [[2.0, 1.6], [1.6, 2.0]]
         lam, eta = 0.05, 0.1
         box = gym.spaces.Box(-3.0, 3.0, (2,), np.float32)
-        actions, heat_std = train(module, actor_kind, matching, quadratic(curvature, [0.0, 0.0]), box, K, lam, eta,
-                                  3e-3, 3000)
+        actions, heat_std = train(
+            module,
+            actor_kind,
+            matching,
+            quadratic(curvature, [0.0, 0.0]),
+            box,
+            K,
+            lam,
+            eta,
+            3e-3,
+            3000,
+        )
         executed = (actions + heat_std * torch.randn_like(actions)).numpy()
         cov, target = np.cov(executed.T), fixed_point(curvature, lam, eta)
         corr = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
         target_corr = target[0, 1] / np.sqrt(target[0, 0] * target[1, 1])
         errors = ", ".join(f"{100 * (cov[i, i] / target[i, i] - 1):+.0f} %" for i in range(2))
-        yield (toy, f"variance error {errors}; correlation {corr:+.3f}", f"0 %, 0 %; correlation {target_corr:+.3f}")
+        yield (
+            toy,
+            f"variance error {errors}; correlation {corr:+.3f}",
+            f"0 %, 0 %; correlation {target_corr:+.3f}",
+        )
     else:  # one transport step from a wide spread of samples: where do the paired targets land?
         torch.manual_seed(0)
         actor = SpreadActor(K)
-        samples, targets = module.transport_targets(torch.ones(256, 3), actor, ToyQ(two_modes), actor.noise,
-                                                    1.0, 0.01, False, matching)
+        samples, targets = module.transport_targets(
+            torch.ones(256, 3), actor, ToyQ(two_modes), actor.noise, 1.0, 0.01, False, matching
+        )
         corr = np.corrcoef(targets.reshape(-1, 2).numpy().T)[0, 1]
         empty = (targets[..., 0] * targets[..., 1] < 0).float().mean().item()
-        yield ("twomode", f"targets' correlation {corr:+.3f}, share in the empty quadrants {empty:.2f}",
-               "+1.00, 0.00 (each sample to its own basin's mode)")
+        yield (
+            "twomode",
+            f"targets' correlation {corr:+.3f}, share in the empty quadrants {empty:.2f}",
+            "+1.00, 0.00 (each sample to its own basin's mode)",
+        )
 
 
 class SpreadActor(torch.nn.Module):
-    """A stand-in for an actor whose K samples per state are spread wide, N(0, 0.4^2 I) in the box [-1, 1]^2."""
+    """A stand-in for an actor whose K samples per state are spread wide, N(0, 0.4^2 I) in the box
+    [-1, 1]^2."""
 
     def __init__(self, K):
         super().__init__()

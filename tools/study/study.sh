@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
-#   bash benchmarks/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3i, reacher, baselines
+#   bash tools/study/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3i, reacher, baselines
 #   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +24,9 @@ case "${1:-1}" in
     wait ;;
   2)  # the two components that attribute the gap: SAC's actor loss and soft target inside WPPG's harness (eta ~ 0,
       # the same networks, lr, buffer and evaluation), and WPPG's rank matching with SAC's soft target added
-    bash benchmark.sh --scripts benchmarks/study_variants.py "${IP[@]}" --workers 1 --tag sac-in-wppg-harness \
+    bash benchmark.sh --scripts tools/study/study_variants.py "${IP[@]}" --workers 1 --tag sac-in-wppg-harness \
       -- "${BUDGET[@]}" "${WPPG[@]}" "${LR3[@]}" --entropy-scale 0.2 --eta 1e-6 --variants soft-target sac-actor &
-    bash benchmark.sh --scripts benchmarks/study_variants.py "${IP[@]}" --workers 1 --tag rank-lam0.2-softtarget \
+    bash benchmark.sh --scripts tools/study/study_variants.py "${IP[@]}" --workers 1 --tag rank-lam0.2-softtarget \
       -- "${BUDGET[@]}" "${WPPG[@]}" "${LR3[@]}" --entropy-scale 0.2 --variants soft-target
     wait ;;
   3a)  # the learning rate (SAC's usual 1e-3 against the reconstructed 3e-4, chunk 1), then the middle of the lambda grid
@@ -52,17 +52,17 @@ case "${1:-1}" in
       bash benchmark.sh --scripts sac --env-ids InvertedPendulum-v5 --start-seed 6 --num-seeds 10 --out "$OUT" \
         --workers 1 -- "${BUDGET[@]}" "${SAC_LR3[@]}"
     else
-      bash benchmark.sh --scripts benchmarks/study_variants.py --env-ids InvertedPendulum-v5 --start-seed 6 \
+      bash benchmark.sh --scripts tools/study/study_variants.py --env-ids InvertedPendulum-v5 --start-seed 6 \
         --num-seeds 10 --out "$OUT" --workers 1 --tag sac-in-wppg-harness \
         -- "${BUDGET[@]}" "${WPPG[@]}" "${LR3[@]}" --entropy-scale 0.2 --eta 1e-6 --variants soft-target sac-actor
     fi ;;
   3e-sac|3e-wppg)  # the paper's target actor against SAC's online actor in the critic target: SAC in WPPG's harness, and
       # WPPG (pointwise, lambda 1e-4: chunk 1), each with next actions from the online actor (--variants online-actor)
     if [ "$1" = 3e-sac ]; then
-      bash benchmark.sh --scripts benchmarks/study_variants.py "${IP[@]}" --workers 1 --tag sac-in-wppg-harness-online-actor \
+      bash benchmark.sh --scripts tools/study/study_variants.py "${IP[@]}" --workers 1 --tag sac-in-wppg-harness-online-actor \
         -- "${BUDGET[@]}" "${WPPG[@]}" "${LR3[@]}" --entropy-scale 0.2 --eta 1e-6 --variants soft-target sac-actor online-actor
     else
-      bash benchmark.sh --scripts benchmarks/study_variants.py "${IP[@]}" --workers 1 --tag pointwise-lam1e-4-online-actor \
+      bash benchmark.sh --scripts tools/study/study_variants.py "${IP[@]}" --workers 1 --tag pointwise-lam1e-4-online-actor \
         -- "${BUDGET[@]}" "${WPPG[@]}" "${LR3[@]}" --matching pointwise --entropy-scale 1e-4 --variants online-actor
     fi ;;
   3f-ip|3f-reacher)  # a held-out check of lr 1e-3 (chosen on chunk 3a's runs) at WPPG's defaults otherwise, on new runs:

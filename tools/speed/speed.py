@@ -1,15 +1,18 @@
-"""Speed benchmark: steady-state SPS of both scripts at the paper's defaults, against the plain implementation
-(the scripts as of BASELINE_REF) and a plain matmul, all measured in this one run on this machine.
+"""Speed benchmark: steady-state SPS of both scripts at the paper's defaults, against the plain
+implementation (the scripts as of BASELINE_REF) and a plain matmul, all measured in this one run on
+this machine.
 
-    OMP_NUM_THREADS=1 python benchmarks/speed.py                 # Hopper-v5, one thread, ~10 minutes
-    OMP_NUM_THREADS=1 python benchmarks/speed.py --env-id Walker2d-v5 --baseline-ref f04e61d --configs plain fp32 plain fp32
-    python benchmarks/speed.py --configs fp32 bf16 --updates 100   # a subset
+    OMP_NUM_THREADS=1 python tools/speed/speed.py                 # Hopper-v5, one thread, ~10
+      minutes
+    OMP_NUM_THREADS=1 python tools/speed/speed.py --env-id Walker2d-v5 --baseline-ref f04e61d
+      --configs plain fp32 plain fp32
+    python tools/speed/speed.py --configs fp32 bf16 --updates 100   # a subset
 
-Each configuration trains for `learning_starts` random steps, then `updates` steps with one update each; SPS is
-measured over the second half of the updates (compilation happens in the first), from the log's wall times.
-GFLOP/s counts the nominal matmul FLOPs of one training step of the plain algorithm (same count for every
-variant, so GFLOP/s ratios are speed ratios).
-"""
+Each configuration trains for `learning_starts` random steps, then `updates` steps with one update
+each; SPS is measured over the second half of the updates (compilation happens in the first), from
+the log's wall times. GFLOP/s counts the nominal matmul FLOPs of one training step of the plain
+algorithm (same count for every variant, so GFLOP/s ratios are speed ratios)."""
+
 import argparse
 import os
 import resource
@@ -22,18 +25,29 @@ from pathlib import Path
 import gymnasium as gym
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import load_script  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-BASELINE_REF = "46f95d1"  # the last commit before the speed work (plain nn.Linear critics, one per Q)
+from tools import load_script  # noqa: E402
+
+BASELINE_REF = (
+    "46f95d1"  # the last commit before the speed work (plain nn.Linear critics, one per Q)
+)
 SCRIPTS = {"wppg": "wppg_continuous_action.py", "wppg_i": "wppg_implicit_continuous_action.py"}
-# plain_malloc: the plain scripts with the allocator settings the scripts now make (manage_freed_memory), to
+# plain_malloc: the plain scripts with the allocator settings the scripts now make
+# (manage_freed_memory), to
 # separate that gain from the critics' restructuring
 GLIBC_KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
-CONFIGS = {"plain": [], "plain_malloc": [], "fp32": [], "pointwise": ["--matching", "pointwise"],
-           "bf16": ["--autocast", "bf16"], "compile": ["--compile"], "compile_bf16": ["--compile", "--autocast", "bf16"]}
+CONFIGS = {
+    "plain": [],
+    "plain_malloc": [],
+    "fp32": [],
+    "pointwise": ["--matching", "pointwise"],
+    "bf16": ["--autocast", "bf16"],
+    "compile": ["--compile"],
+    "compile_bf16": ["--compile", "--autocast", "bf16"],
+}
 
 
 def mlp_flops(sizes):
@@ -42,7 +56,8 @@ def mlp_flops(sizes):
 
 
 def flops_per_step(name, obs_dim, act_dim, hidden, K=32, B=256):
-    """Nominal FLOPs of one env step + one update (backward = 2x forward; input-only backward = 1x)."""
+    """Nominal FLOPs of one env step + one update (backward = 2x forward; input-only backward =
+    1x)."""
     critic = mlp_flops([obs_dim + act_dim, *hidden, 1])
     if name == "wppg":
         actor, actor_rows = mlp_flops([obs_dim, *hidden, 2 * act_dim]), B
@@ -58,7 +73,8 @@ def flops_per_step(name, obs_dim, act_dim, hidden, K=32, B=256):
 
 
 def matmul_gflops(dtype, width, rows=8192, repeats=50):
-    """The critics' hidden layer as the scripts run it: both critics' (B K, width) @ (width, width) in one bmm."""
+    """The critics' hidden layer as the scripts run it: both critics' (B K, width) @ (width, width)
+    in one bmm."""
     a, b = torch.randn(2, rows, width, dtype=dtype), torch.randn(2, width, width, dtype=dtype)
     for _ in range(5):
         torch.bmm(a, b)
@@ -69,10 +85,29 @@ def matmul_gflops(dtype, width, rows=8192, repeats=50):
 
 
 def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, extra_env=None):
-    cmd = [sys.executable, str(script_path), "--env-id", env_id, "--total-timesteps", str(learning_starts + updates),
-           "--learning-starts", str(learning_starts), "--eval-frequency", str(10**9), "--eval-episodes", "1",
-           "--log-frequency", "10", "--no-cuda", *flags]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **(extra_env or {})}
+    cmd = [
+        sys.executable,
+        str(script_path),
+        "--env-id",
+        env_id,
+        "--total-timesteps",
+        str(learning_starts + updates),
+        "--learning-starts",
+        str(learning_starts),
+        "--eval-frequency",
+        str(10**9),
+        "--eval-episodes",
+        "1",
+        "--log-frequency",
+        "10",
+        "--no-cuda",
+        *flags,
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        **(extra_env or {}),
+    }
     result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
@@ -87,14 +122,18 @@ def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, ex
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--env-id", default="Hopper-v5")
     parser.add_argument("--scripts", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--updates", type=int, default=200, help="training steps per configuration")
     parser.add_argument("--learning-starts", type=int, default=1000)
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the plain scripts")
-    parser.add_argument("--memory-env-id", default="Humanoid-v5", help="env whose 1M replay buffer is measured")
+    parser.add_argument(
+        "--memory-env-id", default="Humanoid-v5", help="env whose 1M replay buffer is measured"
+    )
     opts = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
@@ -104,48 +143,80 @@ def main():
     hidden = wppg.resolve_defaults(wppg.Args(env_id=opts.env_id)).hidden_sizes
     width = hidden[-1]
     fp32, bf16 = matmul_gflops(torch.float32, width), matmul_gflops(torch.bfloat16, width)
-    print(f"threads={torch.get_num_threads()} matmul 2 x (8192x{width} @ {width}x{width}): fp32 {fp32:.1f} GFLOP/s, "
-          f"bf16 {bf16:.1f} GFLOP/s")
+    print(
+        f"threads={torch.get_num_threads()} matmul 2 x (8192x{width} @ {width}x{width}): fp32 "
+        f"{fp32:.1f} GFLOP/s, "
+        f"bf16 {bf16:.1f} GFLOP/s"
+    )
     print(f"\n{opts.env_id}, K=32, batch 256, hidden {hidden}, {opts.updates} updates per config\n")
-    print("| script | config | SPS | ms/step | GFLOP/step | GFLOP/s | % of matmul | speedup vs plain |")
+    print(
+        "| script | config | SPS | ms/step | GFLOP/step | GFLOP/s | % of matmul | speedup vs "
+        "plain |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in opts.scripts:
             baseline = Path(tmp) / f"plain_{SCRIPTS[name]}"
-            baseline.write_text(subprocess.run(["git", "show", f"{opts.baseline_ref}:{SCRIPTS[name]}"], cwd=ROOT,
-                                               capture_output=True, text=True, check=True).stdout)
+            baseline.write_text(
+                subprocess.run(
+                    ["git", "show", f"{opts.baseline_ref}:{SCRIPTS[name]}"],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
             flops = flops_per_step(name, obs_dim, act_dim, hidden)
             plain_sps = None
             for config in opts.configs:
                 path = baseline if config.startswith("plain") else ROOT / SCRIPTS[name]
-                sps = steady_sps(path, opts.env_id, CONFIGS[config], opts.learning_starts, opts.updates, tmp,
-                                 GLIBC_KEEP_FREED if config == "plain_malloc" else None)
+                sps = steady_sps(
+                    path,
+                    opts.env_id,
+                    CONFIGS[config],
+                    opts.learning_starts,
+                    opts.updates,
+                    tmp,
+                    GLIBC_KEEP_FREED if config == "plain_malloc" else None,
+                )
                 plain_sps = sps if config == "plain" else plain_sps
                 rate = flops * sps / 1e9
                 reference = bf16 if "bf16" in config else fp32
                 ratio = f"{sps / plain_sps:.2f}x" if plain_sps else "n/a"
-                print(f"| {name} | {config} | {sps:.1f} | {1000 / sps:.0f} | {flops / 1e9:.2f} | {rate:.1f} | "
-                      f"{100 * rate / reference:.0f} % | {ratio} |", flush=True)
+                print(
+                    f"| {name} | {config} | {sps:.1f} | {1000 / sps:.0f} | {flops / 1e9:.2f} | "
+                    f"{rate:.1f} | "
+                    f"{100 * rate / reference:.0f} % | {ratio} |",
+                    flush=True,
+                )
 
     implicit = load_script(SCRIPTS["wppg_i"])
     args = implicit.resolve_defaults(implicit.Args(env_id=opts.env_id))
-    actor = implicit.Actor(obs_dim, env.action_space, args.hidden_sizes, args.activation, args.latent_dim)
+    actor = implicit.Actor(
+        obs_dim, env.action_space, args.hidden_sizes, args.activation, args.latent_dim
+    )
     obs = torch.randn(1, obs_dim)
     for _ in range(20):
         implicit.entropy_estimate(obs, actor, args.entropy_samples, 0.01)
     start = time.perf_counter()
     for _ in range(500):
         implicit.entropy_estimate(obs, actor, args.entropy_samples, 0.01)
-    print(f"\nWPPG-I entropy estimate, one state, {args.entropy_samples} samples: "
-          f"{(time.perf_counter() - start) / 500 * 1000:.2f} ms per env step")
+    print(
+        f"\nWPPG-I entropy estimate, one state, {args.entropy_samples} samples: "
+        f"{(time.perf_counter() - start) / 500 * 1000:.2f} ms per env step"
+    )
 
     env = gym.make(opts.memory_env_id)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rb = wppg.ReplayBuffer(1_000_000, env.observation_space.shape[0], env.action_space.shape[0], torch.device("cpu"))
+    rb = wppg.ReplayBuffer(
+        1_000_000, env.observation_space.shape[0], env.action_space.shape[0], torch.device("cpu")
+    )
     for tensor in [rb.obs, rb.next_obs, rb.actions, rb.rewards, rb.terminations]:
         tensor.fill_(1.0)  # touch every page
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**20
-    print(f"\nreplay buffer, {opts.memory_env_id}, 1M transitions: peak RSS grew by {grown:.2f} GiB")
+    print(
+        f"\nreplay buffer, {opts.memory_env_id}, 1M transitions: peak RSS grew by {grown:.2f} GiB"
+    )
 
 
 if __name__ == "__main__":

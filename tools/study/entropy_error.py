@@ -1,16 +1,17 @@
-"""Error of the scripts' nearest-neighbour entropy estimate (knn_entropy) against closed forms (README: Entropy
-estimate): Gaussians N(0, c^2 I_d), as a linear generator f = c z gives, and a two-mode mixture in d = 3.
+"""Error of the scripts' nearest-neighbour entropy estimate (knn_entropy) against closed forms
+(README: Entropy estimate): Gaussians N(0, c^2 I_d), as a linear generator f = c z gives, and a
+two-mode mixture in d = 3.
 
-    python benchmarks/entropy_error.py
-"""
+    python tools/study/entropy_error.py"""
+
 import math
 import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import load_script  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from tools import load_script  # noqa: E402
 
 knn_entropy = load_script("wppg_continuous_action.py").knn_entropy
 STATES = 2000
@@ -25,7 +26,11 @@ def bimodal(shape, d):
 def bimodal_entropy(d, n=400_000):
     a = bimodal((n,), d)
     log_p = [-(a - s * 0.5 * torch.eye(d)[0]).pow(2).sum(-1) / (2 * 0.01) for s in (1, -1)]
-    return -(torch.logaddexp(*log_p) - math.log(2) - 0.5 * d * math.log(2 * math.pi * 0.01)).mean().item()
+    return (
+        -(torch.logaddexp(*log_p) - math.log(2) - 0.5 * d * math.log(2 * math.pi * 0.01))
+        .mean()
+        .item()
+    )
 
 
 def main():

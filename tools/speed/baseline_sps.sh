@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Steady SPS of the baselines next to the WPPG scripts, on this machine, one run after another (README: Baselines).
-#   bash benchmarks/baseline_sps.sh      # ~3 minutes; pause other work first for clean numbers
+#   bash tools/speed/baseline_sps.sh      # ~3 minutes; pause other work first for clean numbers
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d) && cd "$WORK"
 run() {  # name, command...: run it in its own folder, print its SPS after learning starts
