@@ -19,6 +19,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -135,11 +136,14 @@ def check_env(env_id):
     except ImportError as error:
         fail(f"--env-id {env_id}: cannot import {module!r} ({error})")
     if env_name not in gym.registry:
-        close = difflib.get_close_matches(env_name, gym.registry.keys(), n=3, cutoff=0.6)
+        known = [name for name in gym.registry if "/" not in name or "/" in env_name]
+        close = difflib.get_close_matches(env_name, known, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         fail(f"unknown --env-id {env_id!r}{hint}")
     try:
-        env = gym.make(env_id)
+        with warnings.catch_warnings():  # gymnasium warns of old versions before it fails on them
+            warnings.simplefilter("ignore")
+            env = gym.make(env_id)
     except Exception as error:  # a missing package, an old MuJoCo version, a broken entry point
         text = (str(error).splitlines() or [""])[0][:120]
         fail(f"--env-id {env_id} cannot be made here ({type(error).__name__}: {text}); "
@@ -344,10 +348,13 @@ class Run:
             path = max(paths, key=os.path.getmtime)
         try:
             checkpoint = torch.load(path, map_location=self.device, weights_only=False)
-            version = checkpoint.get("format", 1)
+            version = checkpoint.get("format", 1) if "rng" in checkpoint else None
         except Exception as error:  # a truncated or corrupt file raises many types
             fail(f"--resume {path}: not a readable checkpoint ({type(error).__name__}); pass "
                  "another file, or move it away to start afresh")  # fmt: skip
+        if version is None:  # a saved model, or another dict
+            fail(f"--resume {path}: not a readable checkpoint (no training state; a model saved by "
+                 "--save-model is evaluated with --load-model)")  # fmt: skip
         if version != CHECKPOINT_FORMAT:
             fail(f"--resume {path}: written by another version of this code (checkpoint format "
                  f"{version}, this code reads {CHECKPOINT_FORMAT}); start a new run")  # fmt: skip
@@ -473,7 +480,8 @@ class Run:
         state = {"format": CHECKPOINT_FORMAT, "script": self.script, "step": step,
                  "next_eval": self.next_eval, "last_eval": self.last_eval, "run_name": self.name,
                  "wandb_id": self.wandb_id, "args": vars(self.args), "rng": rng}  # fmt: skip
-        save_atomically(state | {k: obj.state_dict() for k, obj in stateful.items()}, self.path)
+        state |= {k: obj.state_dict() for k, obj in stateful.items()}
+        save_atomically(state, self.path, protocol=4)  # protocol 2: the buffer 1.5x larger
 
     def finish(self, stateful, envs, step, model):
         """After the loop: the last checkpoint, the saved model (--save-model), closed logs; after
@@ -496,12 +504,12 @@ class Run:
             wandb.finish()
 
 
-def save_atomically(state, path):
+def save_atomically(state, path, protocol=2):
     """torch.save to a temporary file, then rename it over path, so a kill never leaves a torn
     file. On a failure (a full disk raises RuntimeError, permissions OSError) the temporary file is
     removed, path is kept as it was, and the run exits with one line."""
     try:
-        torch.save(state, path + ".tmp", pickle_protocol=4)  # protocol 2: the buffer 1.5x larger
+        torch.save(state, path + ".tmp", pickle_protocol=protocol)
         os.replace(path + ".tmp", path)
     except (OSError, RuntimeError) as error:
         if os.path.exists(path + ".tmp"):

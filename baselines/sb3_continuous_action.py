@@ -48,7 +48,7 @@ class Args(run_utils.RunArgs):
 
 
 def make_model(args, device):
-    """The SB3 model with the settings the README's Baselines section lists."""
+    """The SB3 model with the settings baselines/README.md lists."""
     table = {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(args.env_id.split(":")[-1].split("-")[0], {})}
     if args.algo == "sac":
         env = make_vec_env(args.env_id, n_envs=1, seed=args.seed)

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import ROOT, benchmark, only_run_dir, run_script, scalars
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import ROOT, load_script, only_run_dir, run_script, scalars
-from test_benchmark import benchmark
+from tools import load_script
 
 report = load_script("benchmark_report.py")
 

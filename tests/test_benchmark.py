@@ -9,23 +9,10 @@ import time
 
 import gymnasium as gym
 import pytest
-
-from conftest import ROOT, SCRIPTS, SMALL, only_run_dir, run_script, scalars
+from conftest import ROOT, SCRIPTS, SMALL, benchmark, only_run_dir, run_script, scalars
 
 TINY = ["--total-timesteps", "300", "--learning-starts", "100", "--eval-frequency", "150", *SMALL]
 ENVS = "InvertedPendulum-v5 Hopper-v5"
-
-
-def benchmark(*flags, python=sys.executable, cwd=ROOT):
-    env = {**os.environ, "PYTHON": python, "WANDB_MODE": "offline"}
-    return subprocess.run(
-        ["bash", str(ROOT / "benchmark.sh"), *map(str, flags)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def test_dry_run_prints_the_grid(tmp_path):
@@ -128,7 +115,7 @@ def test_failed_run_is_reported_and_rerun_alone(tmp_path):
 @pytest.fixture
 def slurm():
     if shutil.which("sbatch") is None or os.geteuid() != 0:
-        pytest.skip("needs root and Debian's slurm-wlm and munge (see README: Slurm test)")
+        pytest.skip("needs root and Debian's slurm-wlm and munge (see tests/README.md)")
     subprocess.run(["bash", str(ROOT / "tests/slurm/start_slurm.sh")], check=True, timeout=120)
 
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SCRIPTS, SMALL, only_run_dir, run_script, scalars
 
 REFERENCE = Path(__file__).parent / "data" / "reference_runs.json"

@@ -9,7 +9,6 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, SMALL, run_script, scalars, script_env
 
 PENDULUM = ["--env-id", "InvertedPendulum-v5", "--learning-starts", 100, *SMALL]

@@ -1,5 +1,6 @@
-"""The fast paths compute the same thing as the plain computation: fused critics with a split first layer,
-torch.compile, and (approximately) bf16 autocast."""
+"""The fast paths compute the same thing as the plain computation: fused critics with a split first
+layer, torch.compile, and (approximately) bf16 autocast."""
+
 import math
 import subprocess
 import sys
@@ -8,27 +9,28 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL, is_implicit, only_run_dir, plain_q, run_script, scalars, script_env
 
-from conftest import SCRIPTS, SMALL, load_script, only_run_dir, plain_q, run_script, scalars, script_env
-
-MODULES = [load_script(name) for name in SCRIPTS]
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
-each_script = pytest.mark.parametrize("module", MODULES, ids=["wppg", "wppg_i"])
 
 
 def fixed_problem(module, activation="relu", seed=0):
     torch.manual_seed(seed)
-    latent = {"latent_dim": 4} if "latent_dim" in module.Args.__dataclass_fields__ else {}
+    latent = {"latent_dim": 4} if is_implicit(module) else {}
     actor = module.Actor(11, BOX, (64, 64), activation, **latent)
     qf = module.SoftQNetworks(11, 3, (64, 64), activation)
-    obs, rewards, terminations = torch.randn(32, 11), torch.randn(32), (torch.rand(32) < 0.2).float()
+    obs, rewards, terminations = (
+        torch.randn(32, 11),
+        torch.randn(32),
+        (torch.rand(32) < 0.2).float(),
+    )
     return actor, qf, obs, rewards, terminations
 
 
-@each_script
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_fused_critics_equal_two_plain_critics(module, activation):
-    """Values and gradients (to the weights and to the actions) agree to float32 rounding (atol 1e-5)."""
+    """Values and gradients (to the weights and to the actions) agree to float32 rounding (atol
+    1e-5)."""
     _, qf, obs, _, _ = fixed_problem(module, activation)
     actions = torch.rand(32, 8, 3, requires_grad=True) * 2 - 1
     fused = qf(obs, actions)
@@ -44,53 +46,81 @@ def test_fused_critics_equal_two_plain_critics(module, activation):
 
 def target_and_actor_grads(module, critic_target, matching_loss, bf16=False):
     actor, qf, obs, rewards, terminations = fixed_problem(module)
+    args = module.Args(gamma=0.99, num_action_samples=16, autocast="bf16" if bf16 else "off")
+    data = module.Batch(obs, obs, None, rewards, terminations)
     torch.manual_seed(1)
-    y = critic_target(obs, rewards, terminations, actor, qf, 0.99, 16, 0.05, False, bf16=bf16)
-    loss, _ = matching_loss(obs, actor, qf, 0.1, 16, 0.05, False, bf16=bf16)
+    y = critic_target(data, actor, qf, 0.05, args)
+    loss, _ = matching_loss(obs, actor, qf, 0.05, args)
     return y, loss, torch.autograd.grad(loss, list(actor.parameters()))
 
 
-@each_script
 def test_compiled_update_equals_eager(module):
-    """torch.compile (inductor, CPU) gives the same target, loss and actor gradients (atol 1e-5, rtol 1e-4:
-    fused kernels may sum in another order). Random draws fall back to eager's so both see the same noise."""
+    """torch.compile (inductor, CPU) gives the same target, loss and actor gradients (atol 1e-5,
+    rtol 1e-4: fused kernels may sum in another order). Random draws fall back to eager's so both
+    see the same noise."""
     torch._dynamo.reset()
     eager = target_and_actor_grads(module, module.critic_target, module.matching_loss)
-    with torch._inductor.config.patch(fallback_random=True):  # restored on exit (monkeypatch deletes the option)
-        compiled = target_and_actor_grads(module, torch.compile(module.critic_target),
-                                          torch.compile(module.matching_loss))
+    with torch._inductor.config.patch(
+        fallback_random=True
+    ):  # restored on exit (monkeypatch deletes the option)
+        compiled = target_and_actor_grads(
+            module, torch.compile(module.critic_target), torch.compile(module.matching_loss)
+        )
     torch.testing.assert_close(compiled[0], eager[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(compiled[1], eager[1], atol=1e-5, rtol=1e-4)
     for got, want in zip(compiled[2], eager[2]):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
 
 
-@each_script
 def test_bf16_autocast_stays_close_to_fp32(module):
-    """bf16 keeps 8 bits of mantissa: targets agree to 1 %, the actor's update direction to cosine > 0.99."""
-    y32, loss32, grads32 = target_and_actor_grads(module, module.critic_target, module.matching_loss)
-    y16, loss16, grads16 = target_and_actor_grads(module, module.critic_target, module.matching_loss, bf16=True)
+    """bf16 keeps 8 bits of mantissa: targets agree to 1 %, the actor's update direction to cosine >
+    0.99."""
+    y32, loss32, grads32 = target_and_actor_grads(
+        module, module.critic_target, module.matching_loss
+    )
+    y16, loss16, grads16 = target_and_actor_grads(
+        module, module.critic_target, module.matching_loss, bf16=True
+    )
     assert y16.dtype == torch.float32 and not torch.equal(y16, y32)  # autocast really ran
     torch.testing.assert_close(y16, y32, atol=1e-2 * y32.abs().max().item(), rtol=0)
-    flat32, flat16 = torch.cat([g.flatten() for g in grads32]), torch.cat([g.flatten() for g in grads16])
+    flat32, flat16 = (
+        torch.cat([g.flatten() for g in grads32]),
+        torch.cat([g.flatten() for g in grads16]),
+    )
     assert torch.nn.functional.cosine_similarity(flat32, flat16, dim=0) > 0.99
 
 
 def test_compile_and_bf16_end_to_end(script, tmp_path):
-    result = run_script(script, "--env-id", "InvertedPendulum-v5", "--total-timesteps", 400, "--learning-starts", 200,
-                        "--compile", "--autocast", "bf16", *SMALL, cwd=tmp_path, timeout=600)
+    result = run_script(
+        script,
+        "--env-id",
+        "InvertedPendulum-v5",
+        "--total-timesteps",
+        400,
+        "--learning-starts",
+        200,
+        "--compile",
+        "--autocast",
+        "bf16",
+        *SMALL,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     logged = scalars(only_run_dir(tmp_path))  # the compiled bf16 updates ran and stayed finite
     assert [step for step, _ in logged["losses/actor_loss"]] == [200, 250, 300, 350]
-    assert all(math.isfinite(value) for tag in ["losses/qf1_loss", "losses/actor_loss"] for _, value in logged[tag])
+    assert all(
+        math.isfinite(value)
+        for tag in ["losses/qf1_loss", "losses/actor_loss"]
+        for _, value in logged[tag]
+    )
 
 
 ALLOCATOR_PROBE = """
 import resource, sys, torch
-from conftest import load_script
-manage_freed_memory = load_script(sys.argv[1]).manage_freed_memory
+from run_utils import keep_freed_memory
 
-def faults_and_rss(rounds=10):  # as an update does: allocate and touch 8 activations of 16 MB, free them all
+def faults_and_rss(rounds=10):  # as an update: allocate, touch and free 8 buffers of 16 MB
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(rounds):
         activations = [torch.ones(2, 8192, 256) for _ in range(8)]
@@ -99,23 +129,34 @@ def faults_and_rss(rounds=10):  # as an update does: allocate and touch 8 activa
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, rss
 
 default_faults, _ = faults_and_rss()
-manage_freed_memory()
+keep_freed_memory()
 faults_and_rss()
 kept_faults, kept_rss = faults_and_rss()
-manage_freed_memory(release=True)
+keep_freed_memory(release=True)
 _, released_rss = faults_and_rss(rounds=0)
 print(default_faults, kept_faults, kept_rss, released_rss)
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator settings are glibc's")
-def test_freed_activation_memory_is_reused_then_released(script):
-    """glibc's default hands the freed activations back to the OS, so the next round page-faults them in again;
-    after manage_freed_memory() they are reused (almost no faults), and release=True hands them back (RSS drops)."""
-    result = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE, script], capture_output=True, text=True,
-                            env=script_env(), check=True)
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the allocator settings are glibc's"
+)
+def test_freed_activation_memory_is_reused_then_released():
+    """glibc's default hands the freed activations back to the OS, so the next round page-faults
+    them in again; after keep_freed_memory() they are reused (almost no faults), and release=True
+    hands them back (RSS drops)."""
+    result = subprocess.run(
+        [sys.executable, "-c", ALLOCATOR_PROBE],
+        capture_output=True,
+        text=True,
+        env=script_env(),
+        check=True,
+    )
     default_faults, kept_faults, kept_rss, released_rss = map(int, result.stdout.split())
-    # 16 MB = 4096 pages of 4 KB; measured here: ~70,000 faults by default (some 2 buffers per round), 0 kept
-    assert default_faults > 10 * 4096, "glibc's default no longer returns freed buffers: the setting is moot"
+    # 16 MB = 4096 pages of 4 KB; measured here: ~70,000 faults by default (some 2 buffers per
+    # round), 0 kept
+    assert (
+        default_faults > 10 * 4096
+    ), "glibc's default no longer returns freed buffers: the setting is moot"
     assert kept_faults < default_faults / 20
     assert released_rss < kept_rss - 64 * 2**20

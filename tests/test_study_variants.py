@@ -1,5 +1,5 @@
-"""The study's tools (README: Does it learn?): benchmarks/study_variants.py, the bridge from WPPG to
-SAC, and benchmarks/solved.py, the solved-run counts, and benchmarks/policy_spread.py, the policy
+"""The study's tools (docs/study.md): tools/study/study_variants.py, the bridge from WPPG to SAC,
+and tools/study/solved.py, the solved-run counts, and tools/study/policy_spread.py, the policy
 charts."""
 
 import math
@@ -10,11 +10,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, SMALL, only_run_dir, run_script, scalars
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
-from conftest import ROOT, SMALL, load_script, only_run_dir, run_script, scalars
+from tools import load_script
 
-variants = load_script("benchmarks/study_variants.py")
+variants = load_script("tools/study/study_variants.py")
 
 
 def test_log_prob_is_the_tanh_gaussian_density():
@@ -40,7 +41,7 @@ def test_log_prob_is_the_tanh_gaussian_density():
 
 def test_all_variants_train_and_log(tmp_path):
     result = run_script(
-        "benchmarks/study_variants.py",
+        "tools/study/study_variants.py",
         "--variants",
         "soft-target",
         "sac-actor",
@@ -75,11 +76,12 @@ def test_online_actor_target_uses_the_first_actor_built():
         variants.RecordedActor(3, box, (16,), "tanh"),
     )
     qf_target = variants.wppg.SoftQNetworks(3, 2, (16,), "tanh")
-    batch = torch.randn(8, 3), torch.randn(8), torch.zeros(8)
+    batch = variants.wppg.Batch(None, torch.randn(8, 3), None, torch.randn(8), torch.zeros(8))
+    args = variants.wppg.Args(gamma=0.99, num_action_samples=4)
 
     def target_from(actor, critic_target):
         torch.manual_seed(1)  # the same next-action noise
-        return critic_target(*batch, actor, qf_target, 0.99, 4, 0.0, False)
+        return critic_target(batch, actor, qf_target, 0.0, args)
 
     with_online = target_from(target, variants.online_actor_target(variants.wppg.critic_target))
     assert torch.equal(with_online, target_from(online, variants.wppg.critic_target))
@@ -100,7 +102,7 @@ def test_solved_counts_and_fisher_test(tmp_path):
         rows += [f"T-v0,b,{seed},{step},{value}" for step, value in zip((2000, 4000), evals)]
     rows.append("Other-v0,a,1,2000,1000")
     (tmp_path / "evaluations.csv").write_text("\n".join(rows) + "\n")
-    solved = load_script("benchmarks/solved.py")
+    solved = load_script("tools/study/solved.py")
     assert solved.counts(tmp_path / "evaluations.csv", "T-v0", 1000) == {
         "a": [5, 3, 4],
         "b": [5, 1, 2],
@@ -108,7 +110,7 @@ def test_solved_counts_and_fisher_test(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            "benchmarks/solved.py",
+            "tools/study/solved.py",
             tmp_path / "evaluations.csv",
             "--task",
             "T-v0",
@@ -142,13 +144,13 @@ def test_policy_spread_averages_the_second_half(tmp_path):
         writer.add_scalar("charts/action_std", step / 1000 if step >= 500 else 0.0, step)
     writer.add_scalar("charts/entropy_estimate", -2.0, 1000)
     writer.close()
-    spread = load_script("benchmarks/policy_spread.py")
+    spread = load_script("tools/study/policy_spread.py")
     assert spread.second_half_means(run) == {
         "charts/action_std": pytest.approx(0.75),  # (0.5 + ... + 1.0) / 6
         "charts/entropy_estimate": -2.0,
     }
     result = subprocess.run(
-        [sys.executable, "benchmarks/policy_spread.py", tmp_path],
+        [sys.executable, "tools/study/policy_spread.py", tmp_path],
         capture_output=True,
         text=True,
         cwd=ROOT,

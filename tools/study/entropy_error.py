@@ -1,5 +1,5 @@
 """Error of the scripts' nearest-neighbour entropy estimate (knn_entropy) against closed forms
-(README: Entropy estimate): Gaussians N(0, c^2 I_d), as a linear generator f = c z gives, and a
+(docs/heat_step.md): Gaussians N(0, c^2 I_d), as a linear generator f = c z gives, and a
 two-mode mixture in d = 3.
 
     python tools/study/entropy_error.py"""

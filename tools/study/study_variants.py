@@ -1,4 +1,4 @@
-"""Variants of WPPG (explicit actor) that only the "Does it learn?" study needs (README): each
+"""Variants of WPPG (explicit actor) that only the study needs (docs/study.md): each one
 bridges one component from WPPG toward SAC. The script is wppg_continuous_action.py with some of its
 functions replaced; everything else, flags included, is the script's.
 

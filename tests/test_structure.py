@@ -1,0 +1,62 @@
+"""The layout the README promises: the algorithm whole in each script, the run machinery once in
+run_utils.py, the two scripts parallel, and one formatter and linter for everything."""
+
+import ast
+import difflib
+import subprocess
+import sys
+
+from conftest import ROOT, SCRIPTS
+
+
+def top_level_names(path):
+    tree = ast.parse(path.read_text())
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+def imported_modules(path):
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_run_utils_imports_no_script_and_holds_no_algorithm():
+    imported = imported_modules(ROOT / "run_utils.py")
+    assert not imported & {name[:-3] for name in SCRIPTS} | {"tools", "baselines", "conftest"}
+    algorithm = {"critic_target", "matching_loss", "transport_targets", "heat_step", "Actor"}
+    assert not top_level_names(ROOT / "run_utils.py") & algorithm
+
+
+def test_scripts_define_nothing_the_shared_module_provides():
+    shared = top_level_names(ROOT / "run_utils.py")
+    for name in SCRIPTS:
+        assert not top_level_names(ROOT / name) & shared, name
+        assert "run_utils" in imported_modules(ROOT / name)
+    baseline = ROOT / "baselines" / "sb3_continuous_action.py"
+    assert "run_utils" in imported_modules(baseline) and not top_level_names(baseline) & shared
+
+
+def test_each_script_is_short_and_the_two_differ_only_where_wppg_i_does():
+    lines = {name: (ROOT / name).read_text().splitlines() for name in SCRIPTS}
+    assert all(len(text) <= 450 for text in lines.values()), {k: len(v) for k, v in lines.items()}
+    diff = difflib.unified_diff(*lines.values(), lineterm="", n=0)
+    changed = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert len(changed) <= 50, "\n".join(changed)
+
+
+def test_ruff_lint_and_format_pass():
+    for command in [["check", "--no-cache"], ["format", "--check", "--no-cache"]]:
+        result = subprocess.run([sys.executable, "-m", "ruff", *command, str(ROOT)], cwd=ROOT,
+                                capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_is_a_front_door():
+    readme = (ROOT / "README.md").read_text().splitlines()
+    assert len(readme) <= 250
+    commands = [line for line in readme if line.startswith("python -m venv .venv")]
+    assert len(commands) == 2  # one installs and runs the main job, one runs the tests
