@@ -36,7 +36,12 @@ SCRIPTS="wppg_continuous_action.py wppg_implicit_continuous_action.py"
 ENV_IDS="Hopper-v5 Walker2d-v5 HalfCheetah-v5 Reacher-v5 Swimmer-v5 Humanoid-v5"
 TAG="" START_SEED=1 NUM_SEEDS=5 OUT=benchmark_runs WORKERS=$(nproc) DRY_RUN=0 SLURM=0 REPORT_ONLY=0 TASK=""
 PARTITION="" TIME=72:00:00 CPUS=1 GPUS=0
+die() { echo "error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
+  case "$1" in
+    --scripts|--env-ids|--tag|--start-seed|--num-seeds|--out|--workers|--partition|--time|--cpus|--gpus|--task)
+      [ $# -ge 2 ] || die "$1 needs a value (bash benchmark.sh --help)" ;;
+  esac
   case "$1" in
     --scripts) SCRIPTS=$2; shift 2 ;;
     --env-ids) ENV_IDS=$2; shift 2 ;;
@@ -55,13 +60,20 @@ while [ $# -gt 0 ]; do
     --task) TASK=$2; shift 2 ;;  # internal: run line TASK of $GRID (used by the Slurm array)
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
-    *) echo "error: unknown option $1 (extra args for the runs go after --)" >&2; usage >&2; exit 2 ;;
+    *) die "unknown option $1 (extra args for the runs go after --; see bash benchmark.sh --help)" ;;
   esac
 done
 for n in START_SEED NUM_SEEDS WORKERS CPUS GPUS; do
-  [[ ${!n} =~ ^[0-9]+$ ]] || { echo "error: --$(echo "$n" | tr A-Z_ a-z-) must be a number, got '${!n}'" >&2; exit 2; }
+  [[ ${!n} =~ ^[0-9]+$ ]] || die "--$(echo "$n" | tr A-Z_ a-z-) must be a number, got '${!n}'"
 done
-mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+for n in NUM_SEEDS WORKERS CPUS; do
+  [ "${!n}" -ge 1 ] || die "--$(echo "$n" | tr A-Z_ a-z-) must be at least 1, got ${!n}"
+done
+[ -n "${SCRIPTS// /}" ] || die "--scripts is empty; name a script, sac or ppo"
+[ -n "${ENV_IDS// /}" ] || die "--env-ids is empty; name at least one env id"
+[ -n "${OUT// /}" ] || die "--out is empty"
+mkdir -p "$OUT" 2>/dev/null && OUT=$(cd "$OUT" && pwd) || die "cannot create --out $OUT"
+[ -w "$OUT" ] || die "cannot write to --out $OUT; choose a writable folder"
 GRID="$OUT/grid${TAG:+-$TAG}.tsv"
 
 # One run = one line of $GRID (grid.tsv, or grid-TAG.tsv with --tag, so that tagged grids share an --out):
@@ -70,9 +82,10 @@ GRID="$OUT/grid${TAG:+-$TAG}.tsv"
 # started with --resume auto: a run stopped after a checkpoint (preemption, SIGTERM) continues from it.
 run_one() {
   local name=$1 cmd=$2 dir="$OUT/$1"
+  [[ $name == *__*__* ]] || { echo "FAIL (a run with no name: '$name')"; return 1; }
   if [ -f "$dir/done" ]; then echo "skip $name (finished)"; return 0; fi
-  compgen -G "$dir/runs/*/checkpoint.pt" > /dev/null || rm -rf "$dir"  # no checkpoint: start clean
-  mkdir -p "$dir"
+  compgen -G "$dir/runs/*/checkpoint.pt" > /dev/null || rm -rf "${dir:?}"  # no checkpoint: start clean
+  mkdir -p "$dir" && printf '%s\n' "$cmd" > "$dir/cmd"
   if (cd "$dir" && eval "$cmd") >> "$dir/log.txt" 2>&1; then  # appended: a resumed run keeps its history
     touch "$dir/done"; echo "done $name"
   else
@@ -105,6 +118,14 @@ for script in $SCRIPTS; do
   done
 done
 total=$(wc -l < "$GRID")
+# a finished run made with other flags is not this grid's: refuse rather than report it as new
+stale=0
+while IFS=$'\t' read -r name cmd; do
+  if [ -f "$OUT/$name/done" ] && [ -f "$OUT/$name/cmd" ] && [ "$(cat "$OUT/$name/cmd")" != "$cmd" ]; then
+    stale=$((stale + 1)); first=$name
+  fi
+done < "$GRID"
+[ "$stale" = 0 ] || die "$stale finished run(s) in $OUT were made with other flags (e.g. $first: see its cmd file); use another --tag or --out"
 
 if [ "$DRY_RUN" = 1 ]; then
   while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || echo "$cmd"; done < "$GRID"

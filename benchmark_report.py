@@ -71,23 +71,51 @@ def read_run(run_folder):
     return evals, np.array(train)
 
 
+def warn(message):
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def collect(out):
+    """Every finished run under out; a broken or foreign one is skipped with a warning."""
     runs = defaultdict(list)  # (env, algo) -> [(evals, train, seed)]
     for folder in sorted(Path(out).iterdir()):
-        if folder.is_dir() and (folder / "done").exists():
-            algo, env_id, seed = folder.name.split("__")
-            runs[(env_id, algo)].append((*read_run(folder), int(seed)))
+        if not (folder.is_dir() and (folder / "done").exists()):
+            continue
+        parts = folder.name.split("__")
+        if len(parts) != 3 or not parts[2].isdigit():
+            warn(f"skipping {folder}: not a run folder named <algo>__<env>__<seed>")
+            continue
+        try:
+            evals, train = read_run(folder)
+        except Exception as error:  # no runs/, unreadable or truncated event files
+            warn(f"skipping {folder}: unreadable ({type(error).__name__}: {error})")
+            continue
+        if not evals:
+            warn(f"skipping {folder}: no eval/episodic_return logged")
+            continue
+        runs[(parts[1], parts[0])].append((evals, train, int(parts[2])))
     return runs
+
+
+COLUMNS = ["task", "algorithm", "seed", "step", "eval_return"]
 
 
 def read_evaluations(path):
     """The runs of an earlier report's evaluations.csv, in collect()'s form (no training
     returns)."""
     runs = defaultdict(dict)  # (env, algo, seed) -> {step: return}
-    for row in csv.DictReader(open(path)):
-        runs[(row["task"], row["algorithm"], int(row["seed"]))][int(row["step"])] = float(
-            row["eval_return"]
-        )
+    try:
+        with open(path) as f:
+            reader = csv.DictReader(f)
+            if not set(COLUMNS) <= set(reader.fieldnames or []):
+                raise KeyError("columns")
+            for row in reader:
+                key = (row["task"], row["algorithm"], int(row["seed"]))
+                runs[key][int(row["step"])] = float(row["eval_return"])
+    except OSError as error:
+        sys.exit(f"error: --include {path}: {error.strerror}")
+    except (KeyError, ValueError, TypeError):
+        sys.exit(f"error: --include {path}: not an evaluations.csv written by this report")
     return runs
 
 
@@ -118,14 +146,16 @@ def aligned(runs, env_id):
 
 def iqm_with_ci(score_dict):
     """{algo: scores (runs, tasks)} -> {algo: (IQM, CI low, CI high)}, stratified bootstrap over
-    runs per task."""
-    point, interval = rly.get_interval_estimates(
-        score_dict,
-        lambda x: np.array([metrics.aggregate_iqm(x)]),
-        reps=REPS,
-        random_state=np.random.RandomState(0),
-    )
-    return {algo: (point[algo][0], *interval[algo][:, 0]) for algo in score_dict}
+    runs per task. rliable's bootstrap draws from numpy's global RNG and ignores its random_state:
+    seeding that before each algorithm gives every algorithm the same CI in every report."""
+    result = {}
+    for algo, scores in score_dict.items():
+        np.random.seed(0)
+        point, interval = rly.get_interval_estimates(
+            {algo: scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=REPS
+        )
+        result[algo] = (point[algo][0], *interval[algo][:, 0])
+    return result
 
 
 def report(runs):
@@ -134,6 +164,7 @@ def report(runs):
     for env_id in env_ids:
         curves[env_id] = aligned(runs, env_id)
         if not len(next(iter(curves[env_id].values()))[0]):
+            del curves[env_id]
             print(
                 f"warning: {env_id}: its runs share no evaluation step; left out", file=sys.stderr
             )
@@ -212,20 +243,27 @@ def markdown(rows, aggregate):
     return "\n".join(lines)
 
 
+def colour(algo, algos):
+    """One colour per algorithm, the same in every panel and figure of a report."""
+    return plt.get_cmap("tab10" if len(algos) <= 10 else "tab20")(sorted(algos).index(algo))
+
+
 def curve_figure(curves, path):
     fig, axes = plt.subplots(1, len(curves), figsize=(4.8 * len(curves), 3.6), squeeze=False)
+    algos = {algo for task in curves.values() for algo in task}
     for ax, (env_id, task) in zip(axes[0], sorted(curves.items())):
         for algo, (steps, returns) in sorted(task.items()):
             if not len(steps):
                 continue
+            np.random.seed(0)  # as in iqm_with_ci
             point, interval = rly.get_interval_estimates(
                 {algo: returns[:, None, :]},
                 lambda x: np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])]),
                 reps=REPS // 5,
-                random_state=np.random.RandomState(0),
             )
-            ax.plot(steps, point[algo], label=f"{algo} ({len(returns)} runs)")
-            ax.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2)
+            c = colour(algo, algos)
+            ax.plot(steps, point[algo], label=f"{algo} ({len(returns)} runs)", color=c)
+            ax.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2, color=c)
         ax.set(title=env_id, xlabel="env steps", ylabel="eval return (IQM, 95 % CI)")
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -235,6 +273,7 @@ def curve_figure(curves, path):
 
 def aggregate_figure(scores, aggregate, path):
     taus = np.linspace(0, 1, 41)
+    np.random.seed(0)  # as in iqm_with_ci
     profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=REPS // 5)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
     names = list(aggregate)
@@ -243,6 +282,7 @@ def aggregate_figure(scores, aggregate, path):
         [aggregate[a][2] - aggregate[a][1] for a in names],
         left=[aggregate[a][1] for a in names],
         alpha=0.4,
+        color=[colour(a, names) for a in names],
     )
     ax1.scatter([aggregate[a][0] for a in names], names, color="k", zorder=3)
     ax1.set(xlabel="normalised score, IQM and 95 % CI", xlim=(0, 1))
@@ -250,6 +290,7 @@ def aggregate_figure(scores, aggregate, path):
         profiles,
         taus,
         performance_profile_cis=profile_cis,
+        colors={a: colour(a, names) for a in names},
         ax=ax2,
         xlabel="normalised score (tau)",
         ylabel="fraction of runs > tau",
@@ -261,18 +302,35 @@ def aggregate_figure(scores, aggregate, path):
 
 
 def main(out, include=(), algorithms=None, prefix=""):
+    if not Path(out).is_dir():
+        sys.exit(f"error: {out} is not a folder of benchmark runs (benchmark.sh --out)")
+    if "/" in prefix or prefix in (".", ".."):
+        sys.exit(f"error: --prefix {prefix!r} must be a plain file-name prefix, without /")
     runs = add_included(collect(out), include)
     if algorithms:
         runs = {key: seeds for key, seeds in runs.items() if key[1] in algorithms}
     if not runs:
         sys.exit(f"error: no finished runs in {out}")
     rows, curves, finals = report(runs)
+    if not rows:
+        sys.exit("error: no task has runs that share an evaluation step; nothing to report")
     scores = normalised(finals) if finals else {}
     aggregate = iqm_with_ci(scores) if scores else {}
     text = markdown(rows, aggregate)
     names = ["results.md", "results.csv", "evaluations.csv", "learning_curves.png", "aggregate.png"]
     names = names if aggregate else names[:-1]  # no aggregate without an algorithm on every task
     written = [Path(out, prefix + name) for name in names]
+    try:
+        write(out, rows, runs, text, curves, scores, aggregate, written)
+    except OSError as error:
+        sys.exit(
+            f"error: cannot write the report in {out} ({error.strerror}); pass a writable folder"
+        )
+    print(text)
+    print(f"\nwrote {', '.join(map(str, written))}")
+
+
+def write(out, rows, runs, text, curves, scores, aggregate, written):
     written[0].write_text(text + "\n")
     with open(written[1], "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -289,8 +347,6 @@ def main(out, include=(), algorithms=None, prefix=""):
     curve_figure(curves, written[3])
     if aggregate:
         aggregate_figure(scores, aggregate, written[4])
-    print(text)
-    print(f"\nwrote {', '.join(map(str, written))}")
 
 
 if __name__ == "__main__":

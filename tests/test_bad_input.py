@@ -1,12 +1,16 @@
 """Bad input is refused before any work with one line that says what to change, a non-zero exit,
 and nothing written or changed."""
 
+import os
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 import tyro
-from conftest import MODULES, SCRIPTS, run_script
+from conftest import MODULES, ROOT, SCRIPTS, run_script
 
 CASES = [  # (flags, words the message must contain)
     (["--env-id", "Hoper-v5"], ["unknown --env-id 'Hoper-v5'", "did you mean Hopper-v5"]),
@@ -137,3 +141,76 @@ def test_load_model_bad_files_refused(script, finished_runs, tmp_path, monkeypat
                         (other_model, [f"a model of {SCRIPTS[1 - SCRIPTS.index(script)]}"]),
                         ]:  # fmt: skip
         check_refused(MODULES[script], ["--load-model", str(path)], words, tmp_path, monkeypatch)
+
+
+def finished_folder(out):
+    """An --out folder with one finished run and a report, as benchmark.sh leaves it."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = out / "wppg__InvertedPendulum-v5__1"
+    writer = SummaryWriter(str(run / "runs" / "r"))
+    for step in (100, 200):
+        writer.add_scalar("eval/episodic_return", float(step), step)
+    writer.close()
+    (run / "done").touch()
+    (out / "results.md").write_text("an earlier report\n")
+    return out
+
+
+REPORT = [sys.executable, str(ROOT / "benchmark_report.py")]
+BENCHMARK = ["bash", str(ROOT / "benchmark.sh")]
+ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finished run
+    (BENCHMARK + ["--out", "{out}", "--env-ids", ""], "--env-ids is empty"),
+    (BENCHMARK + ["--out", "{out}", "--scripts", ""], "--scripts is empty"),
+    (BENCHMARK + ["--out", "{out}", "--num-seeds", "0"], "--num-seeds must be at least 1"),
+    (BENCHMARK + ["--out", "{out}", "--workers", "0"], "--workers must be at least 1"),
+    (BENCHMARK + ["--out", "{out}", "--env-ids"], "--env-ids needs a value"),
+    (BENCHMARK + ["--out", "/proc/forbidden"], "cannot create --out"),
+    (BENCHMARK + ["--out", "{out}", "--frobnicate"], "unknown option --frobnicate"),
+    (REPORT + ["{out}/missing"], "is not a folder of benchmark runs"),
+    (REPORT + ["{out}/results.md"], "is not a folder of benchmark runs"),
+    (REPORT + ["{out}", "--prefix", "a/b"], "--prefix 'a/b' must be a plain"),
+    (REPORT + ["{out}", "--include", "{out}/missing.csv"], "No such file"),
+    (REPORT + ["{out}", "--include", "{out}/results.md"], "not an evaluations.csv"),
+    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--ent-coef", "-5"],
+     "--ent-coef must be >= 0"),
+    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--learning-rate", "-1"],
+     "--learning-rate must be > 0"),
+    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--hidden-sizes", "0"],
+     "--hidden-sizes must be one or more positive integers"),
+    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--env-id", "Hopper-v3"],
+     "cannot be made here"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command, words", ENTRY_CASES, ids=[" ".join(c[2:]) for c, _ in ENTRY_CASES]
+)
+def test_other_entry_points_refuse_bad_input(command, words, tmp_path):
+    """Exit status non-zero, no traceback, at most two lines on stderr, nothing changed."""
+    out = finished_folder(tmp_path / "out")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    command = [part.replace("{out}", str(out)) for part in command]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
+    assert words in result.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_report_skips_a_corrupt_run_and_reports_the_rest(tmp_path):
+    out = finished_folder(tmp_path / "out")
+    for seed in (2, 3):
+        finished_folder(tmp_path / f"more{seed}")
+        (tmp_path / f"more{seed}/wppg__InvertedPendulum-v5__1").rename(
+            out / f"wppg__InvertedPendulum-v5__{seed}"
+        )
+    corrupt = out / "wppg__InvertedPendulum-v5__4"
+    (corrupt / "runs" / "r").mkdir(parents=True)
+    (corrupt / "runs" / "r" / "events.out.tfevents.0").write_bytes(b"garbage")
+    (corrupt / "done").touch()
+    result = subprocess.run(REPORT + [str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: skipping {corrupt}" in result.stderr
+    assert "| InvertedPendulum-v5 | wppg | 200.0 [" in (out / "results.md").read_text()

@@ -186,3 +186,9 @@ def test_report_includes_an_earlier_reports_evaluations(tmp_path):
     ).read_text() != (second / "only-b-results.md").read_text()
     with pytest.raises(SystemExit, match="a on Task-v0 seed 1 is already in the report"):
         report.main(first, [first / "evaluations.csv"])
+
+
+def test_report_confidence_intervals_are_reproducible():
+    """The same scores give the same bootstrap CIs (rliable ignores its random_state argument)."""
+    scores = {"a": np.random.RandomState(1).rand(5, 2), "b": np.random.RandomState(2).rand(5, 2)}
+    assert report.iqm_with_ci(scores) == report.iqm_with_ci(scores)

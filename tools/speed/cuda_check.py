@@ -36,17 +36,17 @@ def main():
         actions, rewards = torch.rand(B, 3, device=device) * 2 - 1, torch.randn(B, device=device)
         done = torch.zeros(B, device=device)
         heat_std = (2 * 1e-4 * 0.1) ** 0.5 * (actor.high - actor.low) / 2
-        for matching in ["pointwise", "sliced", "rank"]:
+        data = m.Batch(obs, next_obs, actions, rewards, done)
+        for matching in ["pointwise", "coupled", "rank"]:
+            args = m.Args(gamma=0.99, num_action_samples=K, matching=matching)
 
             def update():
-                y = m.critic_target(
-                    next_obs, rewards, done, target_actor, qf_target, 0.99, K, heat_std, False
-                )
+                y = m.critic_target(data, target_actor, qf_target, heat_std, args)
                 q = qf(obs, actions.unsqueeze(1))[..., 0]
                 q_opt.zero_grad()
                 (q - y).pow(2).mean(dim=1).sum().backward()
                 q_opt.step()
-                loss, _ = m.matching_loss(obs, actor, qf, 0.1, K, heat_std, False, matching)
+                loss, _ = m.matching_loss(obs, actor, qf, heat_std, args)
                 a_opt.zero_grad()
                 loss.backward()
                 a_opt.step()
