@@ -52,3 +52,7 @@ for n in range(2, 11):  # each copy keeps its own 1000-step time limit
     gym.register(
         f"Humanoid-x{n}-v5", entry_point=CombinedEnv, kwargs={"env_id": "Humanoid-v5", "copies": n}
     )
+
+
+if __name__ == "__main__":
+    print(__doc__)

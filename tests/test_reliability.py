@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -265,3 +266,54 @@ def test_each_evaluation_keeps_its_video(script, tmp_path):
     assert result.returncode == 0, result.stderr
     videos = sorted(p.name for p in tmp_path.glob("videos/*/*.mp4"))
     assert videos == ["eval-step-150-episode-0.mp4", "eval-step-300-episode-0.mp4"]
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """torch.save raises RuntimeError on a full disk: one line, no stray temporary file, the
+    previous checkpoint intact."""
+    import run_utils
+
+    path = str(tmp_path / "checkpoint.pt")
+    run_utils.save_atomically({"step": 1}, path)
+
+    def full_disk(state, file, **kwargs):
+        open(file, "wb").write(b"partial")
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(run_utils.torch, "save", full_disk)
+    with pytest.raises(SystemExit) as exit_info:
+        run_utils.save_atomically({"step": 2}, path)
+    message = exit_info.value.code
+    assert (
+        message.startswith(f"error: cannot write {path} (PytorchStreamWriter")
+        and "\n" not in message
+    )
+    assert not (tmp_path / "checkpoint.pt.tmp").exists()
+    monkeypatch.undo()
+    assert torch.load(path) == {"step": 1}
+
+
+class NoRender(gym.Wrapper):
+    def render(self):
+        raise RuntimeError("no GL context")
+
+
+gym.register(
+    "NoRender-v0", entry_point=lambda **kw: NoRender(gym.make("InvertedPendulum-v5", **kw))
+)
+
+
+def test_capture_video_without_a_renderer_keeps_training(module, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = module.Args(env_id="NoRender-v0", total_timesteps=60, learning_starts=50,
+                       eval_frequency=30, eval_episodes=1, hidden_sizes=(8,),
+                       capture_video=True)  # fmt: skip
+    module.main(args)
+    assert (
+        "NoRender-v0 cannot render here (RuntimeError); going on without videos"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "videos").exists()
+    assert [
+        step for step, _ in scalars(next((tmp_path / "runs").iterdir()))["eval/episodic_return"]
+    ] == [30, 60]

@@ -49,9 +49,16 @@ def main():
         help="Fisher exact test of A against B, at the end and at any evaluation (repeatable)",
     )
     opts = parser.parse_args()
-    table = counts(opts.evaluations, opts.task, opts.threshold)
+    try:
+        table = counts(opts.evaluations, opts.task, opts.threshold)
+    except OSError as error:
+        parser.error(f"{opts.evaluations}: {error.strerror}")
+    except (KeyError, ValueError):
+        parser.error(f"{opts.evaluations}: not a report's evaluations.csv")
     if not table:
         parser.error(f"no runs of {opts.task} in {opts.evaluations}")
+    for name in {name for pair in opts.compare for name in pair} - set(table):
+        parser.error(f"--compare {name}: no such algorithm on {opts.task}; one of {sorted(table)}")
     print(
         f"| {opts.task}: algorithm | runs | >= {opts.threshold:g} at the end | at any evaluation |"
     )
