@@ -158,3 +158,15 @@ def test_policy_spread_averages_the_second_half(tmp_path):
     assert (
         result.returncode == 0 and "| a__T-v0__1 | 0.750 | n/a | -2.000 | n/a |" in result.stdout
     ), result.stderr
+
+
+def test_eval_latent_evaluates_a_saved_wppg_i_model_three_ways(tmp_path):
+    flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 150, "--learning-starts", 100]
+    result = run_script("wppg_implicit_continuous_action.py", *flags, "--save-model",
+                        "--eval-episodes", 1, "--hidden-sizes", 8, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (model,) = only_run_dir(tmp_path).glob("*.cleanrl_model")
+    tool = run_script("tools/study/eval_latent.py", model, "--episodes", 2, cwd=tmp_path)
+    assert tool.returncode == 0, tool.stderr
+    row = tool.stdout.strip().splitlines()[-1].split("|")
+    assert row[1].strip() == str(model) and all(float(value) > 0 for value in row[2:5])
