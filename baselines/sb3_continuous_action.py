@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Optional, Tuple
 
-import gymnasium as gym
-import numpy as np
 import torch
 import tyro
 from stable_baselines3 import PPO, SAC
@@ -81,23 +79,17 @@ def make_model(args, device):
     return PPO("MlpPolicy", env, gamma=table["gamma"], seed=args.seed, device=device, verbose=0)
 
 
-def evaluate(model, env_id, episodes, seed):
-    """Mean return of the deterministic policy over `episodes` episodes on a separate env (as the
-    WPPG scripts)."""
-    env, returns = gym.make(env_id), []
-    normalize = model.get_vec_normalize_env()  # PPO acts on normalised observations
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            x = normalize.normalize_obs(obs) if normalize is not None else obs
-            action, _ = model.predict(x, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    return float(np.mean(returns))
+def deterministic_policy(model):
+    """The model's deterministic action, as run_utils.evaluate takes a policy: obs (1, obs_dim) ->
+    action (1, act_dim); PPO acts on normalised observations."""
+    normalize = model.get_vec_normalize_env()
+
+    def policy(x):
+        obs = x.cpu().numpy()
+        obs = normalize.normalize_obs(obs) if normalize is not None else obs
+        return torch.as_tensor(model.predict(obs, deterministic=True)[0])
+
+    return policy
 
 
 class LogLikeWPPG(BaseCallback):
@@ -137,9 +129,9 @@ class LogLikeWPPG(BaseCallback):
         )  # PPO collects whole rollouts: stop at the budget, as the scripts do
 
     def eval_at(self, step):
-        eval_return = evaluate(
-            self.model, self.args.env_id, self.args.eval_episodes, self.args.seed + 10_000
-        )
+        args, policy = self.args, deterministic_policy(self.model)
+        eval_return = run_utils.evaluate(policy, args.env_id, args.eval_episodes,
+                                         args.seed + 10_000, torch.device("cpu"))  # fmt: skip
         self.writer.add_scalar("eval/episodic_return", eval_return, step)
         self.last_eval = step
         print(f"step={step} eval/episodic_return={eval_return:.1f}", flush=True)

@@ -26,7 +26,7 @@ def imported_modules(path):
 
 def test_run_utils_imports_no_script_and_holds_no_algorithm():
     imported = imported_modules(ROOT / "run_utils.py")
-    assert not imported & {name[:-3] for name in SCRIPTS} | {"tools", "baselines", "conftest"}
+    assert not imported & ({name[:-3] for name in SCRIPTS} | {"tools", "baselines", "conftest"})
     algorithm = {"critic_target", "matching_loss", "transport_targets", "heat_step", "Actor"}
     assert not top_level_names(ROOT / "run_utils.py") & algorithm
 
