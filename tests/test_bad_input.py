@@ -159,6 +159,7 @@ def finished_folder(out):
 
 REPORT = [sys.executable, str(ROOT / "benchmark_report.py")]
 BENCHMARK = ["bash", str(ROOT / "benchmark.sh")]
+SOLVED = [sys.executable, str(ROOT / "tools/study/solved.py")]
 ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finished run
     (BENCHMARK + ["--out", "{out}", "--env-ids", ""], "--env-ids is empty"),
     (BENCHMARK + ["--out", "{out}", "--scripts", ""], "--scripts is empty"),
@@ -180,6 +181,13 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
      "--hidden-sizes must be one or more positive integers"),
     ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--env-id", "Hopper-v3"],
      "cannot be made here"),
+    (SOLVED + ["{out}/missing.csv", "--task", "T", "--threshold", "1"], "No such file"),
+    (SOLVED + ["{out}/results.md", "--task", "T", "--threshold", "1"], "no runs of T"),
+    ([sys.executable, str(ROOT / "tools/study/policy_spread.py"), "{out}/missing"],
+     "no run folders"),
+    ([sys.executable, str(ROOT / "tools/study/eval_latent.py"), "{out}/results.md"],
+     "not a model saved by WPPG-I"),
+    ([sys.executable, "-m", "tools.study.heat_toys", "--toys", "cube"], "invalid choice: 'cube'"),
 ]  # fmt: skip
 
 

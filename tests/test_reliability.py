@@ -268,31 +268,6 @@ def test_each_evaluation_keeps_its_video(script, tmp_path):
     assert videos == ["eval-step-150-episode-0.mp4", "eval-step-300-episode-0.mp4"]
 
 
-def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    """torch.save raises RuntimeError on a full disk: one line, no stray temporary file, the
-    previous checkpoint intact."""
-    import run_utils
-
-    path = str(tmp_path / "checkpoint.pt")
-    run_utils.save_atomically({"step": 1}, path)
-
-    def full_disk(state, file, **kwargs):
-        open(file, "wb").write(b"partial")
-        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
-
-    monkeypatch.setattr(run_utils.torch, "save", full_disk)
-    with pytest.raises(SystemExit) as exit_info:
-        run_utils.save_atomically({"step": 2}, path)
-    message = exit_info.value.code
-    assert (
-        message.startswith(f"error: cannot write {path} (PytorchStreamWriter")
-        and "\n" not in message
-    )
-    assert not (tmp_path / "checkpoint.pt.tmp").exists()
-    monkeypatch.undo()
-    assert torch.load(path) == {"step": 1}
-
-
 class NoRender(gym.Wrapper):
     def render(self):
         raise RuntimeError("no GL context")

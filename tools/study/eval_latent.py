@@ -32,7 +32,9 @@ def policies(actor, samples):
 
 def main():
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="python tools/study/eval_latent.py MODEL [MODEL ...] [--episodes N] [--samples K]",
     )
     parser.add_argument("models", nargs="+", help="models saved by WPPG-I's --save-model")
     parser.add_argument("--episodes", type=int, default=10)

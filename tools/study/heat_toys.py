@@ -114,7 +114,9 @@ def cost_ms(module, matching, repeats=20):
 
 def main():
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="python -m tools.study.heat_toys [options] (--help)",
     )
     parser.add_argument(
         "--toys",

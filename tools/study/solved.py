@@ -30,7 +30,9 @@ def counts(path, task, threshold):
 
 def main():
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="python tools/study/solved.py CSV --task T --threshold R [--compare A B]",
     )
     parser.add_argument("evaluations", help="a report's evaluations.csv")
     parser.add_argument("--task", required=True)

@@ -1,0 +1,122 @@
+"""run_utils.py on its own: argument checks, atomic saves, evaluation, the allocator tweak."""
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import gymnasium as gym
+import pytest
+import torch
+from conftest import script_env
+
+import run_utils
+
+
+@dataclass
+class Args(run_utils.TrainArgs):
+    """A script's Args as run_utils sees them: its own flags beside the shared ones."""
+
+    exp_name: str = "test"
+    batch_size: int = 8
+    buffer_size: int = 100
+    hidden_sizes: Optional[Tuple[int, ...]] = None
+    eta: float = 0.1
+
+
+@pytest.mark.parametrize("flags, words", [
+    (dict(env_id="InvertedPendulum-v5"), None),
+    (dict(env_id="Hopper-v3"), "cannot be made here"),
+    (dict(eta=0.0), "--eta (Wasserstein step size) must be > 0, got 0.0"),
+    (dict(eta=float("nan")), "--eta must be a finite number"),
+    (dict(buffer_size=4), "fewer transitions than one batch"),
+    (dict(hidden_sizes=()), "--hidden-sizes must be one or more positive integers"),
+    (dict(eval_episodes=0), "--eval-episodes must be a positive integer"),
+])  # fmt: skip
+def test_check_args(flags, words):
+    args = Args(**{"env_id": "InvertedPendulum-v5", **flags})
+    if words is None:
+        run_utils.check_args(args)
+        return
+    with pytest.raises(SystemExit) as exit_info:
+        run_utils.check_args(args)
+    assert exit_info.value.code.startswith("error: ") and words in exit_info.value.code
+
+
+def test_save_atomically_survives_a_full_disk(tmp_path, monkeypatch):
+    """torch.save raises RuntimeError on a full disk: one line, no stray temporary file, the
+    previous file intact."""
+    path = str(tmp_path / "checkpoint.pt")
+    run_utils.save_atomically({"step": 1}, path)
+
+    def full_disk(state, file, **kwargs):
+        open(file, "wb").write(b"partial")
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(run_utils.torch, "save", full_disk)
+    with pytest.raises(SystemExit) as exit_info:
+        run_utils.save_atomically({"step": 2}, path)
+    message = exit_info.value.code
+    assert message.startswith(f"error: cannot write {path} (PytorchStreamWriter")
+    assert "\n" not in message and not (tmp_path / "checkpoint.pt.tmp").exists()
+    monkeypatch.undo()
+    assert torch.load(path) == {"step": 1}
+
+
+def test_evaluate_runs_the_policy_for_whole_episodes():
+    """A policy that pushes one way topples InvertedPendulum in a few steps, every episode."""
+    calls = []
+
+    def push(x):
+        calls.append(x.shape)
+        return torch.full((1, 1), 3.0)
+
+    mean = run_utils.evaluate(push, "InvertedPendulum-v5", 3, seed=0, device=torch.device("cpu"))
+    assert 0 < mean < 50 and all(shape == (1, 4) for shape in calls)
+    assert len(calls) == pytest.approx(3 * mean, abs=3)  # one action per step, reward 1 per step
+
+
+ALLOCATOR_PROBE = """
+import resource, torch
+from run_utils import keep_freed_memory
+
+def faults_and_rss(rounds=10):  # as an update: allocate, touch and free 8 buffers of 16 MB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(rounds):
+        activations = [torch.ones(2, 8192, 256) for _ in range(8)]
+        del activations
+    rss = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, rss
+
+default_faults, _ = faults_and_rss()
+keep_freed_memory()
+faults_and_rss()
+kept_faults, kept_rss = faults_and_rss()
+keep_freed_memory(release=True)
+_, released_rss = faults_and_rss(rounds=0)
+print(default_faults, kept_faults, kept_rss, released_rss)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the settings are glibc's")
+def test_freed_activation_memory_is_reused_then_released():
+    """glibc's default hands freed activations back to the OS, so the next round page-faults them
+    in again; after keep_freed_memory() they are reused, and release=True hands them back."""
+    result = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], capture_output=True,
+                            text=True, env=script_env(), check=True)  # fmt: skip
+    default_faults, kept_faults, kept_rss, released_rss = map(int, result.stdout.split())
+    assert default_faults > 10 * 4096, "glibc's default no longer returns freed buffers"
+    assert kept_faults < default_faults / 20
+    assert released_rss < kept_rss - 64 * 2**20
+
+
+def test_can_render_says_no_without_a_renderer(capsys):
+    class NoRender(gym.Wrapper):
+        def render(self):
+            raise RuntimeError("no GL context")
+
+    gym.register(
+        "NoRenderHere-v0", entry_point=lambda **kw: NoRender(gym.make("InvertedPendulum-v5", **kw))
+    )
+    assert not run_utils.can_render("NoRenderHere-v0")
+    assert "cannot render here (RuntimeError)" in capsys.readouterr().err
