@@ -9,53 +9,21 @@ import torch
 from conftest import MODULES, SCRIPTS, is_implicit, make_actor, plain_q
 
 import run_utils
+from tools.study.heat_toys import (
+    SpreadActor,
+    quadratic,
+    splitting_fixed_point,
+    train_on_toy,
+    two_modes,
+)
 
 wppg, wppg_i = (MODULES[name] for name in SCRIPTS)
-
-
-class ToyQ(torch.nn.Module):
-    """Q1 = Q2 = q(a) for every state, shaped (2, B, K) like the scripts' SoftQNetworks."""
-
-    def __init__(self, q):
-        super().__init__()
-        self.q = q
-
-    def forward(self, x, a):
-        return self.q(a).expand(2, *a.shape[:-1])
-
-
-def quadratic(curvature, center):
-    """Q(a) = -(a - m)^T C (a - m) / 2."""
-    c, m = torch.tensor(curvature), torch.tensor(center)
-    return ToyQ(lambda a: -0.5 * (((a - m) @ c) * (a - m)).sum(-1))
-
-
-def train_on_toy(module, actor, q, matching, K, updates, lr, eta=0.1, heat_std=0.01):
-    """Repeated actor updates on one state (a batch of 16 copies); returns the last samples."""
-    args = module.Args(eta=eta, num_action_samples=K, matching=matching)
-    obs, optimizer = torch.ones(16, 3), torch.optim.Adam(actor.parameters(), lr=lr)
-    for _ in range(updates):
-        loss, samples = module.matching_loss(obs, actor, q, heat_std, args)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return samples
 
 
 def executed_samples(actor, heat_std, n=20_000):
     with torch.no_grad():
         actions = actor(torch.ones(1, 1, 3), torch.randn(1, n, actor.noise_dim))[0]
     return actions, actions + heat_std * torch.randn_like(actions)
-
-
-def splitting_fixed_point(curvature, lam, eta):
-    """Stationary covariance of transport then heat, Sigma <- A Sigma A + 2 lambda eta I with
-    A = I - eta C (§3.1), by iteration."""
-    a = np.eye(len(curvature)) - eta * np.asarray(curvature)
-    sigma = np.zeros_like(a)
-    for _ in range(20_000):
-        sigma = a @ sigma @ a + 2 * lam * eta * np.eye(len(a))
-    return sigma
 
 
 def test_pointwise_matching_drives_actor_to_optimum_and_collapses_its_spread(module):
@@ -138,15 +106,6 @@ def test_a_steep_critic_in_a_box(module, matching, expands):
         assert actions.std() < 0.02 and edge == 0.0 and abs(actions.mean() - 0.3) < 0.01
 
 
-class SpreadActor(torch.nn.Module):
-    """Stands in for an actor whose K samples per state spread wide: N(0, 0.4^2 I) in [-1, 1]^2."""
-
-    noise_dim, low, high = 2, -torch.ones(2), torch.ones(2)
-
-    def forward(self, obs, noise):
-        return (0.4 * noise).clamp(-0.99, 0.99)
-
-
 @pytest.mark.parametrize(
     "matching, kept", [("pointwise", True), ("coupled", True), ("rank", False)]
 )
@@ -154,13 +113,11 @@ def test_two_modes_each_sample_goes_to_its_own_mode(matching, kept):
     """Two equal maxima at +-(0.5, 0.5); one transport step (eta = 1) moves each sample onto its
     basin's mode, so the paired targets lie on the diagonal. Rank pairing per dimension sends half
     of them into the quadrants where no mode lies (measured: 47-50 %)."""
-    m, width = torch.tensor([0.5, 0.5]), 0.2
-    bumps = lambda a: torch.stack([-(a - m).pow(2).sum(-1), -(a + m).pow(2).sum(-1)])  # noqa: E731
-    q = ToyQ(lambda a: width**2 * torch.logsumexp(bumps(a) / (2 * width**2), dim=0))
+    q = two_modes()
     torch.manual_seed(0)
     args = wppg.Args(eta=1.0, matching=matching)
     obs, noise = torch.ones(256, 3), torch.randn(256, 32, 2)
-    _, targets = wppg.transport_targets(obs, SpreadActor(), q, noise, 0.01, args)
+    _, targets = wppg.transport_targets(obs, SpreadActor(32), q, noise, 0.01, args)
     empty = (targets[..., 0] * targets[..., 1] < 0).float().mean().item()
     corr = np.corrcoef(targets.reshape(-1, 2).numpy().T)[0, 1]
     assert (empty < 0.02 and corr > 0.95) if kept else (empty > 0.3 and corr < 0.5)

@@ -40,25 +40,10 @@ def test_log_prob_is_the_tanh_gaussian_density():
 
 
 def test_all_variants_train_and_log(tmp_path):
-    result = run_script(
-        "tools/study/study_variants.py",
-        "--variants",
-        "soft-target",
-        "sac-actor",
-        "entropy-reward",
-        "online-actor",
-        "--",
-        "--env-id",
-        "InvertedPendulum-v5",
-        "--total-timesteps",
-        600,
-        "--learning-starts",
-        200,
-        "--entropy-scale",
-        0.2,
-        *SMALL,
-        cwd=tmp_path,
-    )
+    variants = ["soft-target", "sac-actor", "entropy-reward", "online-actor"]
+    flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 600, "--learning-starts", 200]
+    result = run_script("tools/study/study_variants.py", "--variants", *variants, "--", *flags,
+                        "--entropy-scale", 0.2, *SMALL, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
     assert "wppg_soft-target+sac-actor+entropy-reward+online-actor" in run_dir.name

@@ -50,24 +50,26 @@ class ToyQ(torch.nn.Module):
 
 
 def quadratic(curvature, center):
-    c, m = (
-        torch.as_tensor(curvature, dtype=torch.float32),
-        torch.as_tensor(center, dtype=torch.float32),
-    )
-    return lambda a: -0.5 * (((a - m) @ c) * (a - m)).sum(-1)
+    """The critic Q(a) = -(a - m)^T C (a - m) / 2."""
+    c, m = torch.tensor(curvature), torch.tensor(center)
+    return ToyQ(lambda a: -0.5 * (((a - m) @ c) * (a - m)).sum(-1))
 
 
-def two_modes(a, width=0.2):
+def two_modes(width=0.2):
     """Two equal maxima at +-(0.5, 0.5), curvature 1 near each: eta = 1 moves a sample onto its
     basin's mode."""
     m = torch.tensor([0.5, 0.5])
-    bumps = torch.stack([-(a - m).pow(2).sum(-1), -(a + m).pow(2).sum(-1)]) / (2 * width**2)
-    return width**2 * torch.logsumexp(bumps, dim=0)
+
+    def q(a):
+        bumps = torch.stack([-(a - m).pow(2).sum(-1), -(a + m).pow(2).sum(-1)])
+        return width**2 * torch.logsumexp(bumps / (2 * width**2), dim=0)
+
+    return ToyQ(q)
 
 
-def fixed_point(curvature, lam, eta):
-    """Stationary covariance of Sigma <- A Sigma A + 2 lambda eta I, A = I - eta C (iterated to
-    convergence)."""
+def splitting_fixed_point(curvature, lam, eta):
+    """Stationary covariance of transport then heat, Sigma <- A Sigma A + 2 lambda eta I with
+    A = I - eta C (§3.1), by iteration."""
     a = np.eye(len(curvature)) - eta * np.asarray(curvature)
     sigma = np.zeros_like(a)
     for _ in range(20_000):
@@ -75,22 +77,25 @@ def fixed_point(curvature, lam, eta):
     return sigma
 
 
-def train(module, actor_kind, matching, q, box, K, lam, eta, lr, updates, seed=0):
-    torch.manual_seed(seed)
-    d = box.shape[0]
-    actor = (
-        module.Actor(3, box, (32, 32), "relu")
-        if actor_kind == "explicit"
-        else module.Actor(3, box, (32, 32), "relu", max(2, d))
-    )
-    optimizer = torch.optim.Adam(actor.parameters(), lr=lr)
-    heat_std = (2 * lam * eta) ** 0.5
-    obs = torch.ones(16, 3)
+def train_on_toy(module, actor, q, matching, K, updates, lr, eta=0.1, heat_std=0.01):
+    """Repeated actor updates on one state (a batch of 16 copies); returns the last samples."""
+    args = module.Args(eta=eta, num_action_samples=K, matching=matching)
+    obs, optimizer = torch.ones(16, 3), torch.optim.Adam(actor.parameters(), lr=lr)
     for _ in range(updates):
-        loss, _ = module.matching_loss(obs, actor, ToyQ(q), eta, K, heat_std, False, matching)
+        loss, samples = module.matching_loss(obs, actor, q, heat_std, args)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    return samples
+
+
+def train(module, actor_kind, matching, q, box, K, lam, eta, lr, updates, seed=0):
+    """The actor's own samples at the toy state after training, and the heat std."""
+    torch.manual_seed(seed)
+    latent = [max(2, box.shape[0])] if actor_kind == "implicit" else []
+    actor = module.Actor(3, box, (32, 32), "relu", *latent)
+    heat_std = (2 * lam * eta) ** 0.5
+    train_on_toy(module, actor, q, matching, K, updates, lr, eta, heat_std)
     with torch.no_grad():
         actions = actor(torch.ones(1, 1, 3), torch.randn(1, 20_000, actor.noise_dim))[0]
     return actions, heat_std
@@ -178,7 +183,7 @@ def run_toy(toy, module, actor_kind, matching, K):
             3000,
         )
         executed = (actions + heat_std * torch.randn_like(actions)).numpy()
-        cov, target = np.cov(executed.T), fixed_point(curvature, lam, eta)
+        cov, target = np.cov(executed.T), splitting_fixed_point(curvature, lam, eta)
         corr = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
         target_corr = target[0, 1] / np.sqrt(target[0, 0] * target[1, 1])
         errors = ", ".join(f"{100 * (cov[i, i] / target[i, i] - 1):+.0f} %" for i in range(2))
@@ -190,9 +195,9 @@ def run_toy(toy, module, actor_kind, matching, K):
     else:  # one transport step from a wide spread of samples: where do the paired targets land?
         torch.manual_seed(0)
         actor = SpreadActor(K)
-        samples, targets = module.transport_targets(
-            torch.ones(256, 3), actor, ToyQ(two_modes), actor.noise, 1.0, 0.01, False, matching
-        )
+        args = module.Args(eta=1.0, matching=matching)
+        obs = torch.ones(256, 3)
+        _, targets = module.transport_targets(obs, actor, two_modes(), actor.noise, 0.01, args)
         corr = np.corrcoef(targets.reshape(-1, 2).numpy().T)[0, 1]
         empty = (targets[..., 0] * targets[..., 1] < 0).float().mean().item()
         yield (
