@@ -89,7 +89,7 @@ run_one() {
   if (cd "$dir" && eval "$cmd") >> "$dir/log.txt" 2>&1; then  # appended: a resumed run keeps its history
     touch "$dir/done"; echo "done $name"
   else
-    echo "FAIL $name (log: $dir/log.txt)"; return 1
+    echo "FAIL $name: $(tail -n 1 "$dir/log.txt") (log: $dir/log.txt)"; return 1
   fi
 }
 
@@ -118,10 +118,13 @@ for script in $SCRIPTS; do
   done
 done
 total=$(wc -l < "$GRID")
-# a finished run made with other flags is not this grid's: refuse rather than report it as new
+# a finished run made with other flags is not this grid's: refuse rather than report it as new. Commands are
+# compared with the python and script paths cut to their names, so that a moved checkout keeps its runs.
+flags() { awk '{ for (i = 1; i <= 3; i++) { n = split($i, part, "/"); $i = part[n] } print }' <<< "$1"; }
 stale=0
 while IFS=$'\t' read -r name cmd; do
-  if [ -f "$OUT/$name/done" ] && [ -f "$OUT/$name/cmd" ] && [ "$(cat "$OUT/$name/cmd")" != "$cmd" ]; then
+  if [ -f "$OUT/$name/done" ] && [ -f "$OUT/$name/cmd" ] \
+    && [ "$(flags "$(cat "$OUT/$name/cmd")")" != "$(flags "$cmd")" ]; then
     stale=$((stale + 1)); first=$name
   fi
 done < "$GRID"

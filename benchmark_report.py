@@ -243,14 +243,14 @@ def markdown(rows, aggregate):
     return "\n".join(lines)
 
 
-def colour(algo, algos):
-    """One colour per algorithm, the same in every panel and figure of a report."""
-    return plt.get_cmap("tab10" if len(algos) <= 10 else "tab20")(sorted(algos).index(algo))
+def palette(algos):
+    """One colour per algorithm of the report, the same in every panel and figure."""
+    cmap = plt.get_cmap("tab10" if len(algos) <= 10 else "tab20")
+    return {algo: cmap(i) for i, algo in enumerate(sorted(algos))}
 
 
-def curve_figure(curves, path):
+def curve_figure(curves, path, colours):
     fig, axes = plt.subplots(1, len(curves), figsize=(4.8 * len(curves), 3.6), squeeze=False)
-    algos = {algo for task in curves.values() for algo in task}
     for ax, (env_id, task) in zip(axes[0], sorted(curves.items())):
         for algo, (steps, returns) in sorted(task.items()):
             if not len(steps):
@@ -261,7 +261,7 @@ def curve_figure(curves, path):
                 lambda x: np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])]),
                 reps=REPS // 5,
             )
-            c = colour(algo, algos)
+            c = colours[algo]
             ax.plot(steps, point[algo], label=f"{algo} ({len(returns)} runs)", color=c)
             ax.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2, color=c)
         ax.set(title=env_id, xlabel="env steps", ylabel="eval return (IQM, 95 % CI)")
@@ -271,7 +271,7 @@ def curve_figure(curves, path):
     plt.close(fig)
 
 
-def aggregate_figure(scores, aggregate, path):
+def aggregate_figure(scores, aggregate, path, colours):
     taus = np.linspace(0, 1, 41)
     np.random.seed(0)  # as in iqm_with_ci
     profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=REPS // 5)
@@ -282,7 +282,7 @@ def aggregate_figure(scores, aggregate, path):
         [aggregate[a][2] - aggregate[a][1] for a in names],
         left=[aggregate[a][1] for a in names],
         alpha=0.4,
-        color=[colour(a, names) for a in names],
+        color=[colours[a] for a in names],
     )
     ax1.scatter([aggregate[a][0] for a in names], names, color="k", zorder=3)
     ax1.set(xlabel="normalised score, IQM and 95 % CI", xlim=(0, 1))
@@ -290,7 +290,7 @@ def aggregate_figure(scores, aggregate, path):
         profiles,
         taus,
         performance_profile_cis=profile_cis,
-        colors={a: colour(a, names) for a in names},
+        colors={a: colours[a] for a in names},
         ax=ax2,
         xlabel="normalised score (tau)",
         ylabel="fraction of runs > tau",
@@ -344,9 +344,10 @@ def write(out, rows, runs, text, curves, scores, aggregate, written):
                 writer.writerows(
                     [env_id, algo, seed, step, value] for step, value in sorted(evals.items())
                 )
-    curve_figure(curves, written[3])
+    colours = palette({algo for task in curves.values() for algo in task})
+    curve_figure(curves, written[3], colours)
     if aggregate:
-        aggregate_figure(scores, aggregate, written[4])
+        aggregate_figure(scores, aggregate, written[4], colours)
 
 
 if __name__ == "__main__":

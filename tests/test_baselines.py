@@ -83,17 +83,15 @@ def fake_run(out, name, evals, resumed_from=None):
 
 def test_report_iqm_ci_alignment_and_figures(tmp_path):
     finals = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]
-    for seed, final in enumerate(
-        finals, 1
-    ):  # "a": evaluations every 2,000 steps; seed 1 resumed at 4,000
+    # "a": evaluations every 2,000 steps; seed 1 resumed at 4,000
+    for seed, final in enumerate(finals, 1):
         fake_run(
             tmp_path,
             f"a__Task-v0__{seed}",
             {2000: 1.0, 4000: final},
             resumed_from=4000 if seed == 1 else None,
         )
-        # "b": every 1,000 steps, and seed 8 ran longer: the task is cut to the steps all runs
-        # reached
+        # "b": every 1,000 steps, and seed 8 ran longer: the task is cut to the steps all reached
         b_evals = {s: 5.0 for s in range(1000, 5000, 1000)} | ({5000: 1e6} if seed == 8 else {})
         fake_run(tmp_path, f"b__Task-v0__{seed}", b_evals)
         fake_run(tmp_path, f"a__Other-v0__{seed}", {2000: float(seed)})
@@ -103,16 +101,12 @@ def test_report_iqm_ci_alignment_and_figures(tmp_path):
     a = rows[("Task-v0", "a")]
     assert float(a["iqm"]) == pytest.approx(35.0)  # mean of the middle half: 20, 30, 40, 50
     assert int(a["steps"]) == 4000 and int(rows[("Task-v0", "b")]["steps"]) == 4000
-    assert float(rows[("Task-v0", "b")]["iqm"]) == pytest.approx(
-        5.0
-    )  # not the 1e6 of the longer run
-    assert float(a["auc_iqm"]) == pytest.approx(
-        (1.0 + 35.0) / 2
-    )  # each run's mean over its steps 2,000 and 4,000
+    assert float(rows[("Task-v0", "b")]["iqm"]) == pytest.approx(5.0)  # not the longer run's 1e6
+    # each run's mean over its steps 2,000 and 4,000
+    assert float(a["auc_iqm"]) == pytest.approx((1.0 + 35.0) / 2)
     # the 95 % CI of a percentile bootstrap over the 8 runs, computed here by hand (15.0 and 55.0
-    # with this
-    # generator); a resample's IQM moves in steps of 2.5, so another random stream may land one step
-    # away
+    # with this generator); a resample's IQM moves in steps of 2.5, so another random stream may
+    # land one step away
     rng = np.random.default_rng(0)
     resampled = np.sort(rng.choice(finals, size=(20000, 8)), axis=1)[:, 2:6].mean(axis=1)
     low, high = np.percentile(resampled, [2.5, 97.5])
@@ -120,19 +114,16 @@ def test_report_iqm_ci_alignment_and_figures(tmp_path):
         a["ci_high"]
     ) == pytest.approx(high, abs=2.6)
     text = (tmp_path / "results.md").read_text()
-    # normalised per task by the min and max over all its runs (Task: 0 and 70, Other: 0 and 8); the
-    # IQM over
-    # 8 runs x 2 tasks is the mean of the middle 8 of those 16 scores
+    # normalised per task by the min and max over all its runs (Task: 0 and 70, Other: 0 and 8);
+    # the IQM over 8 runs x 2 tasks is the mean of the middle 8 of those 16 scores
     scores = np.sort(np.concatenate([np.array(finals) / 70, np.arange(1, 9) / 8]))
     assert f"| a | {scores[4:12].mean():.3f} [" in text
     for figure in ["learning_curves.png", "aggregate.png"]:
         assert (tmp_path / figure).stat().st_size > 10_000
-    # every evaluation of every run, the resumed run with its re-logged value (not 999), the longer
-    # run uncut
+    # every evaluation of every run, the resumed run with its re-logged value (not 999), the
+    # longer run uncut: a, b (seed 8 evaluates 5 times) on Task; a, b on Other
     evaluations = list(csv.DictReader(open(tmp_path / "evaluations.csv")))
-    assert (
-        len(evaluations) == 8 * 2 + (7 * 4 + 5) + 8 + 8
-    )  # a, b (seed 8 evaluates 5 times) on Task; a, b on Other
+    assert len(evaluations) == 8 * 2 + (7 * 4 + 5) + 8 + 8
     a_runs = {
         (r["seed"], r["step"]): float(r["eval_return"])
         for r in evaluations
@@ -178,3 +169,26 @@ def test_report_confidence_intervals_are_reproducible():
     """The same scores give the same bootstrap CIs (rliable ignores its random_state argument)."""
     scores = {"a": np.random.RandomState(1).rand(5, 2), "b": np.random.RandomState(2).rand(5, 2)}
     assert report.iqm_with_ci(scores) == report.iqm_with_ci(scores)
+
+
+def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypatch):
+    """Algorithm a runs on one task only, so the aggregate figure holds b and c alone: they keep
+    the colours the learning curves give them."""
+    for seed in (1, 2, 3):
+        fake_run(tmp_path, f"a__Task-v0__{seed}", {2000: 1.0})
+        for algo in "bc":
+            for task in ("Task-v0", "Other-v0"):
+                fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: float(seed)})
+    figures = []
+    monkeypatch.setattr(report.plt, "close", figures.append)
+    report.main(tmp_path)
+    curves, aggregate = figures
+    seen = {}  # algorithm -> the RGB colours it is drawn in
+    for ax in curves.axes:
+        for line in ax.get_lines():
+            seen.setdefault(line.get_label().split(" (")[0], set()).add(line.get_color()[:3])
+    bars = aggregate.axes[0].patches  # one bar per algorithm of the aggregate, in its order
+    for name, bar in zip(["b", "c"], bars):
+        seen[name].add(tuple(bar.get_facecolor()[:3]))
+    assert len(bars) == 2 and all(len(colours) == 1 for colours in seen.values()), seen
+    assert len({colours.pop() for colours in seen.values()}) == 3

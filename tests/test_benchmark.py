@@ -112,6 +112,23 @@ def test_failed_run_is_reported_and_rerun_alone(tmp_path):
     assert "done wppg__InvertedPendulum-v5__2" in second.stdout
 
 
+def test_finished_runs_with_other_flags_are_refused_not_those_of_a_moved_checkout(tmp_path):
+    grid = ["--out", tmp_path, "--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5",
+            "--num-seeds", 1, "--dry-run", "--", "--total-timesteps", 1000]  # fmt: skip
+    run = tmp_path / "wppg__InvertedPendulum-v5__1"
+    run.mkdir()
+    (run / "done").touch()
+    moved = "OMP_NUM_THREADS=1 /elsewhere/bin/python /old/checkout/wppg_continuous_action.py"
+    flags = "--env-id InvertedPendulum-v5 --seed 1 --resume auto --total-timesteps"
+    (run / "cmd").write_text(f"{moved} {flags} 1000\n")
+    result = benchmark(*grid)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+    (run / "cmd").write_text(f"{moved} {flags} 2000\n")
+    result = benchmark(*grid)
+    assert result.returncode == 2
+    assert "1 finished run(s) in" in result.stderr and "made with other flags" in result.stderr
+
+
 @pytest.fixture
 def slurm():
     if shutil.which("sbatch") is None or os.geteuid() != 0:

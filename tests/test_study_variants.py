@@ -1,5 +1,5 @@
-"""The study's tools (docs/study.md): tools/study/study_variants.py, the bridge from WPPG to SAC,
-and tools/study/solved.py, the solved-run counts, and tools/study/policy_spread.py, the policy
+"""The study's tools (docs/experiments.md): tools/study/study_variants.py, the bridge from WPPG to
+SAC, and tools/study/solved.py, the solved-run counts, and tools/study/policy_spread.py, the policy
 charts."""
 
 import math

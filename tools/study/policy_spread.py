@@ -1,5 +1,5 @@
 """The executed-policy charts of benchmark runs, averaged over the second half of each run
-(docs/study.md): `charts/action_std` (the actor's own spread / action half-range),
+(docs/experiments.md): `charts/action_std` (the actor's own spread / action half-range),
 `charts/executed_action_std` (with the heat noise), `charts/entropy_estimate` (nats) and
 `charts/action_edge_frac` (samples at the box's edge).
 

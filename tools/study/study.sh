@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# "Does it learn?" (README): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
+# The earlier study (docs/experiments.md §3.4): the bridge from WPPG to SAC, one component at a time, through benchmark.sh.
 # Each variant is a tagged grid in one --out folder; rerunning a chunk resumes what stopped and skips what finished.
 #   bash tools/study/study.sh [chunk]   # chunk: 1 (default), 2, 3a ... 3i, reacher, baselines
 #   python benchmark_report.py benchmark_runs/study --include docs/study/evaluations.csv   # with the committed runs
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 OUT=${OUT:-benchmark_runs/study}
 IP=(--env-ids InvertedPendulum-v5 --num-seeds 5 --out "$OUT")
 BUDGET=(--total-timesteps 20000 --learning-starts 1000 --eval-frequency 2000)
@@ -37,7 +37,7 @@ case "${1:-1}" in
   3b)  # WPPG-I at its defaults of the time (lr 3e-4) on Reacher-v5, against chunk reacher's SAC
     bash benchmark.sh --scripts wppg_implicit_continuous_action.py --env-ids Reacher-v5 --num-seeds 5 --out "$OUT" \
       --workers 1 --tag defaults -- "${BUDGET[@]}" "${WPPG[@]}" "${LR3[@]}" ;;
-  3c)  # not run yet (see the README's Does it learn?): lr 1e-3 with rank at lambda 0.2, lambda = 1, WPPG-I at lambda 0.2
+  3c)  # not run yet (docs/experiments.md §3.4): lr 1e-3 with rank at lambda 0.2, lambda = 1, WPPG-I at lambda 0.2
     bash benchmark.sh --scripts wppg_continuous_action.py "${IP[@]}" --workers 1 --tag rank-lam0.2-lr1e-3 \
       -- "${BUDGET[@]}" "${WPPG[@]}" --matching rank --entropy-scale 0.2 --policy-lr 1e-3 --q-lr 1e-3
     wait

@@ -1,27 +1,20 @@
-"""Variants of WPPG (explicit actor) that only the study needs (docs/study.md): each one
+"""Variants of WPPG (explicit actor) that only the study needs (docs/experiments.md): each one
 bridges one component from WPPG toward SAC. The script is wppg_continuous_action.py with some of its
 functions replaced; everything else, flags included, is the script's.
 
-    python tools/study/study_variants.py --variants soft-target -- --env-id InvertedPendulum-v5
-      --entropy-scale 0.2
-    python tools/study/study_variants.py --variants soft-target sac-actor -- --eta 1e-6 ...   # SAC
-      in WPPG's harness
-    python tools/study/study_variants.py --variants soft-target sac-actor online-actor -- --eta 1e-6
-      ...   # closer still
+    python tools/study/study_variants.py --variants soft-target -- --entropy-scale 0.2 ...
+    python tools/study/study_variants.py --variants soft-target sac-actor -- --eta 1e-6 ...  # SAC
+    python tools/study/study_variants.py --variants soft-target sac-actor online-actor -- ...
 
   soft-target     the critic target subtracts lambda log pi(a'|s') (SAC's soft target; the explicit
-    actor's
-                  closed-form tanh-Gaussian density, App. D.1, of the sample before the heat noise)
-  entropy-reward  store r + lambda H(s) with the nearest-neighbour estimate, as WPPG-I does (App.
-    D.1)
-  online-actor    the critic target samples next actions from the online actor, as SAC does, instead
-    of the
-                  paper's Polyak target actor (App. D.2.2)
+                  actor's closed-form tanh-Gaussian density, App. D.1, before the heat noise)
+  entropy-reward  store r + lambda H(s) with the nearest-neighbour estimate, as WPPG-I does
+                  (App. D.1)
+  online-actor    the critic target samples next actions from the online actor, as SAC does,
+                  instead of the paper's Polyak target actor (App. D.2.2)
   sac-actor       SAC's actor loss, mean_k [lambda log pi(a_k|s) - min Q(s, a_k)] over K
-    reparameterised samples,
-                  in place of action-gradient matching (the heat noise then only acts when sampling:
-                    pass a tiny
-                  --eta to remove it)"""
+                  reparameterised samples, in place of action-gradient matching (the heat noise
+                  then only acts when sampling: pass a tiny --eta to remove it)"""
 
 import argparse
 import math
