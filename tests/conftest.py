@@ -23,6 +23,13 @@ SMALL = ["--num-action-samples", "4", "--batch-size", "32", "--hidden-sizes", "3
          "--eval-episodes", "2", "--log-frequency", "50"]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp_path(tmp_path, monkeypatch):
+    """Every test works in its own folder: nothing it or MuJoCo writes (MUJOCO_LOG.TXT, runs/, ...)
+    lands in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(params=SCRIPTS, ids=["wppg", "wppg_i"])
 def script(request):
     """Each script by file name, for runs in a subprocess."""
