@@ -99,5 +99,5 @@ case "${1:-1}" in
     bash benchmark.sh --scripts sac "${IP[@]}" --workers 1 --tag auto -- "${BUDGET[@]}" --autotune "${SAC_LR3[@]}"
     bash benchmark.sh --scripts "sac ppo" --env-ids Hopper-v5 --num-seeds 3 --out "$OUT" --workers 1 \
       -- --total-timesteps 50000 --eval-frequency 5000 "${SAC_LR3[@]}" ;;
-  *) echo "error: unknown chunk $1" >&2; exit 2 ;;
+  *) echo "error: give a chunk: 1, 2, 3a ... 3i, reacher or baselines (not $1)" >&2; exit 2 ;;
 esac
