@@ -119,8 +119,13 @@ for script in $SCRIPTS; do
 done
 total=$(wc -l < "$GRID")
 # a finished run made with other flags is not this grid's: refuse rather than report it as new. Commands are
-# compared with the python and script paths cut to their names, so that a moved checkout keeps its runs.
-flags() { awk '{ for (i = 1; i <= 3; i++) { n = split($i, part, "/"); $i = part[n] } print }' <<< "$1"; }
+# compared with the python and script paths cut to their names, so that a moved checkout keeps its runs, and
+# as a set of flags (each with its values), so that the same flags in another order match.
+flags() {
+  awk '{ for (i = 1; i <= 3; i++) { n = split($i, part, "/"); $i = part[n] }
+         for (i = 1; i <= NF; i++) { if ($i ~ /^--/) k++; unit[k] = unit[k] " " $i }
+         for (j = 0; j <= k; j++) print unit[j] }' <<< "$1" | LC_ALL=C sort
+}
 stale=0
 while IFS=$'\t' read -r name cmd; do
   if [ -f "$OUT/$name/done" ] && [ -f "$OUT/$name/cmd" ] \
