@@ -112,14 +112,20 @@ def test_failed_run_is_reported_and_rerun_alone(tmp_path):
     assert "done wppg__InvertedPendulum-v5__2" in second.stdout
 
 
+RUN_1 = "--env-id InvertedPendulum-v5 --seed 1 --resume auto"
+
+
 @pytest.mark.parametrize(
     "flags, same",
     [
-        ("--env-id InvertedPendulum-v5 --seed 1 --resume auto --total-timesteps 1000 --no-cuda", True),
-        ("--total-timesteps 1000 --no-cuda --env-id InvertedPendulum-v5 --seed 1 --resume auto", True),
-        ("--env-id InvertedPendulum-v5 --seed 1 --resume auto --total-timesteps 2000 --no-cuda", False),
-        ("--env-id InvertedPendulum-v5 --seed 1000 --resume auto --total-timesteps 1 --no-cuda", False),
-        ("--env-id InvertedPendulum-v5 --seed 1 --resume auto --total-timesteps 1000", False),
+        (f"{RUN_1} --total-timesteps 1000 --no-cuda", True),
+        (f"--total-timesteps 1000 --no-cuda {RUN_1}", True),  # the same flags in another order
+        (f"{RUN_1} --total-timesteps 2000 --no-cuda", False),
+        (
+            "--env-id InvertedPendulum-v5 --seed 1000 --resume auto --total-timesteps 1 --no-cuda",
+            False,
+        ),
+        (f"{RUN_1} --total-timesteps 1000", False),
     ],
 )
 def test_finished_runs_with_other_flags_are_refused_not_those_of_a_moved_checkout(
