@@ -132,7 +132,8 @@ def test_finished_runs_with_other_flags_are_refused_not_those_of_a_moved_checkou
     tmp_path, flags, same
 ):
     grid = ["--out", tmp_path, "--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5",
-            "--num-seeds", 1, "--dry-run", "--", "--total-timesteps", 1000, "--no-cuda"]  # fmt: skip
+            "--num-seeds", 1, "--dry-run", "--", "--total-timesteps", 1000,
+            "--no-cuda"]  # fmt: skip
     run = tmp_path / "wppg__InvertedPendulum-v5__1"
     run.mkdir()
     (run / "done").touch()
