@@ -1,37 +1,30 @@
 """Results of a benchmark.sh grid, from the runs' TensorBoard files (no network), with rliable's
-statistics (Agarwal et al. 2021: interquartile mean, stratified-bootstrap 95 % confidence intervals,
-performance profiles).
+statistics (Agarwal et al. 2021: interquartile mean, stratified-bootstrap 95 % confidence
+intervals, performance profiles).
 
-    python benchmark_report.py benchmark_runs     # or: bash benchmark.sh --out benchmark_runs
-      --report
-    python benchmark_report.py benchmark_runs --include docs/study/evaluations.csv   # with an
-      earlier report's runs
+    python benchmark_report.py benchmark_runs  # or: bash benchmark.sh --out benchmark_runs --report
+    python benchmark_report.py benchmark_runs --include docs/study/evaluations.csv
 
-A run is the folder <algo>__<env>__<seed> that benchmark.sh made; only finished runs (with a `done`
-  file) count.
---include adds the runs of earlier reports' evaluations.csv files (their training returns are not
-  kept: n/a);
---algorithms reports only the named ones, --prefix P names the files P<file> (a focused figure
-  beside the full one).
-Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a step
-  logged twice, as
-after a resume, keeps its last value), and a task uses the steps that all of its runs reached.
-Writes to the grid's folder:
-- results.md / results.csv: per task and algorithm, the IQM of the final evaluation with its 95 %
-  CI, the IQM of
-  each run's mean evaluation over the task's aligned steps (its learning curve's area divided by its
-    length: every
-  evaluation counts, not only the last) with its 95 % CI, the mean of the last 10 training episodes,
-    runs and steps;
-  then, where algorithms cover every task, the aggregate IQM of the per-task normalised score
-  ((return - task min) / (task max - task min), min and max over all runs in the report);
+A run is a folder <algo>__<env>__<seed> made by benchmark.sh; only finished runs (with a `done`
+file) count. --include adds the runs of earlier reports' evaluations.csv files (their training
+returns are not kept: n/a). --algorithms reports only the named ones; --prefix P names the files
+P<file> (a focused figure beside the full one).
+
+Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a
+step logged twice, as after a resume, keeps its last value), and a task uses the steps that all
+of its runs reached. Writes to the grid's folder:
+- results.md / results.csv: per task and algorithm, the IQM of the final evaluation and the IQM
+  of each run's mean evaluation over the task's aligned steps (its learning curve's area over its
+  length: every evaluation counts, not only the last), each with its 95 % CI; the mean of the last
+  10 training episodes, runs and steps; then, where algorithms cover every task, the aggregate IQM
+  of the per-task normalised score ((return - task min) / (task max - task min), min and max over
+  all runs in the report);
 - evaluations.csv: every evaluation of every run (task, algorithm, seed, step, return), so that a
-  report's numbers
-  can be checked and combined with later runs once the run folders are gone;
-- learning_curves.png: per task, the IQM of the evaluation return against env steps, with its 95 %
-  CI band;
-- aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs above
-  each score)."""
+  report's numbers can be checked and combined with later runs once the run folders are gone;
+- learning_curves.png: per task, the IQM of the evaluation return against env steps, with its
+  95 % CI band;
+- aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs
+  above each score)."""
 
 import argparse
 import csv
