@@ -1,9 +1,9 @@
-"""Where one update's time goes: torch.profiler over the scripts' own pieces (critic target, critic
+r"""Where one update's time goes: torch.profiler over the scripts' own pieces (critic target, critic
 loss, matching, Polyak update) on random data at an env's sizes, K = 32, batch 256, one thread
 (docs/speed.md).
 
-    python tools/speed/profile_update.py --env-id Walker2d-v5 [--script
-      wppg_implicit_continuous_action.py]"""
+    python tools/speed/profile_update.py --env-id Walker2d-v5 \
+        [--script wppg_implicit_continuous_action.py]"""
 
 import argparse
 import sys

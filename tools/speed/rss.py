@@ -1,9 +1,10 @@
-"""Peak RSS of a training run with and without keep_freed_memory (issue: is the glibc tuning still
-  needed now that
-the Polyak update runs under no_grad?). Each configuration runs in its own process with glibc's
-  defaults otherwise:
-    OMP_NUM_THREADS=1 python tools/speed/rss.py --script wppg_continuous_action.py --mode
-      tuned|default -- <flags>
+r"""Peak RSS of a training run with and without keep_freed_memory: is the glibc tuning still
+needed now that the Polyak update runs under no_grad? Each configuration runs in its own process,
+with glibc's defaults otherwise:
+
+    OMP_NUM_THREADS=1 python tools/speed/rss.py --script wppg_continuous_action.py \
+        --mode tuned|default -- <flags>
+
 prints the peak RSS (MB) of the process and its RSS every 1,000 steps."""
 
 import argparse

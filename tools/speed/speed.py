@@ -1,11 +1,10 @@
-"""Speed benchmark: steady-state SPS of both scripts at the paper's defaults, against the plain
+r"""Speed benchmark: steady-state SPS of both scripts at the paper's defaults, against the plain
 implementation (the scripts as of BASELINE_REF) and a plain matmul, all measured in this one run on
 this machine.
 
-    OMP_NUM_THREADS=1 python tools/speed/speed.py                 # Hopper-v5, one thread, ~10
-      minutes
-    OMP_NUM_THREADS=1 python tools/speed/speed.py --env-id Walker2d-v5 --baseline-ref f04e61d
-      --configs plain fp32 plain fp32
+    OMP_NUM_THREADS=1 python tools/speed/speed.py   # Hopper-v5, one thread, ~10 minutes
+    OMP_NUM_THREADS=1 python tools/speed/speed.py --env-id Walker2d-v5 --baseline-ref f04e61d \
+        --configs plain fp32 plain fp32
     python tools/speed/speed.py --configs fp32 bf16 --updates 100   # a subset
 
 Each configuration trains for `learning_starts` random steps, then `updates` steps with one update

@@ -1,25 +1,20 @@
 """The heat step's couplings on toys with known answers (docs/heat_step.md): one state, a fixed
 critic, repeated actor updates through the scripts' own matching_loss. Prints one Markdown table.
 
-  box       1-D box [-1, 1], Q = -c (a - 0.3)^2 / 2 (c = 0: a flat critic), lambda 1e-4, eta 0.1, lr
-    1e-3, 2,000
-            updates: the actor's own spread and its share of samples within 2 % of the edge. eta c >
-              2 is the
-            steep critic under which the transport step a + eta grad Q overshoots the maximum.
+  box        1-D box [-1, 1], Q = -c (a - 0.3)^2 / 2 (c = 0: a flat critic), lambda 1e-4,
+             eta 0.1, lr 1e-3, 2,000 updates: the actor's own spread and its share of samples
+             within 2 % of the edge. eta c > 2 is the steep critic under which the transport step
+             a + eta grad Q overshoots the maximum.
   separable, nonseparable
-            2-D box [-3, 3], Q = -(a^T C a) / 2 with C = diag(2, 0.5) or [[2, 1.6], [1.6, 2]],
-              lambda 0.05, eta 0.1,
-            lr 3e-3, 3,000 updates: the executed policy's variances and correlation against the
-              splitting's fixed
-            point Sigma = (I - eta C) Sigma (I - eta C) + 2 lambda eta I.
-  twomode   2-D box [-1, 1], two equal maxima at +-(0.5, 0.5); one transport step (eta = 1) of K
-    widely spread samples
-            per state: the correlation of the targets each sample is paired with, and their share in
-              the two
-            quadrants that hold no mode.
+             2-D box [-3, 3], Q = -(a^T C a) / 2 with C = diag(2, 0.5) or [[2, 1.6], [1.6, 2]],
+             lambda 0.05, eta 0.1, lr 3e-3, 3,000 updates: the executed policy's variances and
+             correlation against the splitting's fixed point
+             Sigma = (I - eta C) Sigma (I - eta C) + 2 lambda eta I.
+  twomode    2-D box [-1, 1], two equal maxima at +-(0.5, 0.5); one transport step (eta = 1) of K
+             widely spread samples per state: the correlation of the targets each sample is
+             paired with, and their share in the two quadrants that hold no mode.
 
-    OMP_NUM_THREADS=1 python -m tools.study.heat_toys                      # every toy, coupling,
-      actor and K
+    OMP_NUM_THREADS=1 python -m tools.study.heat_toys          # every toy, coupling, actor and K
     OMP_NUM_THREADS=1 python -m tools.study.heat_toys --toys box --samples 32"""
 
 import argparse

@@ -1,11 +1,10 @@
-"""How many runs reached a return at the end and at any evaluation, per task and algorithm, from a
+r"""How many runs reached a return at the end and at any evaluation, per task and algorithm, from a
 report's evaluations.csv (benchmark_report.py); with --compare, a two-sided Fisher exact test on
 those counts. On InvertedPendulum-v5 an evaluation is either ~50-200 (the pole falls) or 1000 (the
 maximum), so "solved" counts say more than a mean (docs/experiments.md).
 
-    python tools/study/solved.py docs/study/evaluations.csv --task InvertedPendulum-v5 --threshold
-      1000 \
-        --compare sac study_variants-sac-in-wppg-harness"""
+    python tools/study/solved.py docs/study/evaluations.csv --task InvertedPendulum-v5 \
+        --threshold 1000 --compare sac study_variants-sac-in-wppg-harness"""
 
 import argparse
 import csv
