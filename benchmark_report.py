@@ -8,7 +8,9 @@ intervals, performance profiles).
 A run is a folder <algo>__<env>__<seed> made by benchmark.sh; only finished runs (with a `done`
 file) count. --include adds the runs of earlier reports' evaluations.csv files (their training
 returns are not kept: n/a). --algorithms reports only the named ones; --prefix P names the files
-P<file> (a focused figure beside the full one).
+P<file> (a focused figure beside the full one). --against ALGO adds each algorithm's probability of
+improvement over ALGO (rliable: P(X > Y), the Mann-Whitney statistic per task averaged over the
+tasks both ran), on the final and on the mean evaluation, with 95 % CIs.
 
 Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a
 step logged twice, as after a resume, keeps its last value), and a task uses the steps that all
@@ -151,6 +153,27 @@ def iqm_with_ci(score_dict):
     return result
 
 
+def improvement(per_run, baseline):
+    """{algo: (P, CI low, CI high)}: rliable's probability of improvement P(algo > baseline), the
+    Mann-Whitney statistic of the two algorithms' runs per task averaged over the tasks both ran,
+    from {task: {algo: per-run scores (runs,)}}; bootstrap seeded as in iqm_with_ci."""
+    result = {}
+    for algo in sorted({a for task in per_run.values() for a in task} - {baseline}):
+        tasks = [t for t in sorted(per_run) if algo in per_run[t] and baseline in per_run[t]]
+        if not tasks:
+            continue
+        pair = []
+        for name in (algo, baseline):  # (runs, tasks), as many runs in every task
+            n = min(len(per_run[t][name]) for t in tasks)
+            pair.append(np.stack([per_run[t][name][:n] for t in tasks], axis=1))
+        np.random.seed(0)
+        point, interval = rly.get_interval_estimates(
+            {algo: tuple(pair)}, metrics.probability_of_improvement, reps=REPS
+        )
+        result[algo] = (float(point[algo]), *np.ravel(interval[algo]), len(tasks))
+    return result
+
+
 def report(runs):
     env_ids = sorted({env for env, _ in runs})
     rows, curves, finals = [], {}, {}
@@ -211,7 +234,7 @@ def normalised(finals):
     return out
 
 
-def markdown(rows, aggregate):
+def markdown(rows, aggregate, improvements=None, against=None):
     lines = [
         "| task | algorithm | final eval return, IQM [95 % CI] | mean eval return over the run, "
         "IQM [95 % CI] | "
@@ -232,6 +255,19 @@ def markdown(rows, aggregate):
         lines += [
             f"| {algo} | {iqm:.3f} [{low:.3f}, {high:.3f}] |"
             for algo, (iqm, low, high) in aggregate.items()
+        ]
+    if improvements:
+        lines += [
+            "",
+            f"| algorithm | P(algorithm > {against}), final eval [95 % CI] | P(algorithm > "
+            f"{against}), mean eval [95 % CI] | tasks |",
+            "|---|---|---|---|",
+        ]
+        final, mean = improvements
+        lines += [
+            f"| {algo} | {p:.2f} [{low:.2f}, {high:.2f}] | {mean[algo][0]:.2f} "
+            f"[{mean[algo][1]:.2f}, {mean[algo][2]:.2f}] | {tasks} |"
+            for algo, (p, low, high, tasks) in final.items()
         ]
     return "\n".join(lines)
 
@@ -294,7 +330,7 @@ def aggregate_figure(scores, aggregate, path, colours):
     plt.close(fig)
 
 
-def main(out, include=(), algorithms=None, prefix=""):
+def main(out, include=(), algorithms=None, prefix="", against=None):
     if not Path(out).is_dir():
         sys.exit(f"error: {out} is not a folder of benchmark runs (benchmark.sh --out)")
     if "/" in prefix or prefix in (".", ".."):
@@ -304,12 +340,21 @@ def main(out, include=(), algorithms=None, prefix=""):
         runs = {key: seeds for key, seeds in runs.items() if key[1] in algorithms}
     if not runs:
         sys.exit(f"error: no finished runs in {out}")
+    names = sorted({algo for _, algo in runs})
+    if against is not None and against not in names:
+        sys.exit(
+            f"error: --against {against}: not an algorithm of this report ({', '.join(names)})"
+        )
     rows, curves, finals = report(runs)
     if not rows:
         sys.exit("error: no task has runs that share an evaluation step; nothing to report")
     scores = normalised(finals) if finals else {}
     aggregate = iqm_with_ci(scores) if scores else {}
-    text = markdown(rows, aggregate)
+    improvements = None
+    if against is not None:
+        means = {t: {a: r.mean(axis=1) for a, (_, r) in task.items()} for t, task in curves.items()}
+        improvements = (improvement(finals, against), improvement(means, against))
+    text = markdown(rows, aggregate, improvements, against)
     names = ["results.md", "results.csv", "evaluations.csv", "learning_curves.png", "aggregate.png"]
     names = names if aggregate else names[:-1]  # no aggregate without an algorithm on every task
     written = [Path(out, prefix + name) for name in names]
@@ -362,5 +407,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--prefix", default="", help="put before every file name written (e.g. with --algorithms)"
     )
+    parser.add_argument(
+        "--against",
+        metavar="ALGO",
+        help="add each algorithm's probability of improvement over ALGO (rliable), e.g. sac",
+    )
     opts = parser.parse_args()
-    main(opts.out, opts.include, opts.algorithms, opts.prefix)
+    main(opts.out, opts.include, opts.algorithms, opts.prefix, opts.against)

@@ -171,6 +171,7 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
     (REPORT + ["{out}/missing"], "is not a folder of benchmark runs"),
     (REPORT + ["{out}/results.md"], "is not a folder of benchmark runs"),
     (REPORT + ["{out}", "--prefix", "a/b"], "--prefix 'a/b' must be a plain"),
+    (REPORT + ["{out}", "--against", "sac"], "--against sac: not an algorithm of this report"),
     (REPORT + ["{out}", "--include", "{out}/missing.csv"], "No such file"),
     (REPORT + ["{out}", "--include", "{out}/results.md"], "not an evaluations.csv"),
     ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--ent-coef", "-5"],

@@ -192,3 +192,28 @@ def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypat
         seen[name].add(tuple(bar.get_facecolor()[:3]))
     assert len(bars) == 2 and all(len(colours) == 1 for colours in seen.values()), seen
     assert len({colours.pop() for colours in seen.values()}) == 3
+
+
+def test_report_probability_of_improvement(tmp_path, monkeypatch):
+    """P(x > b) counts the pairs of runs (ties half) per task and averages over the tasks both
+    ran: a beats b on One-v0 and loses on Two-v0 at the end, but leads most of Two-v0's runs in
+    mean evaluation; c ran One-v0 alone."""
+    monkeypatch.setattr(report, "REPS", 200)  # the CIs' width is not what is tested here
+    for s in range(1, 6):
+        evals = {  # (algo, task): {step: return}
+            ("a", "One-v0"): {1000: 0.0, 2000: 10.0 + s},
+            ("b", "One-v0"): {1000: 0.0, 2000: float(s)},
+            ("c", "One-v0"): {1000: 0.0, 2000: 4.0},
+            ("a", "Two-v0"): {1000: 10.0, 2000: -float(s)},
+            ("b", "Two-v0"): {1000: 5.0, 2000: 0.0},
+        }
+        for (algo, task), returns in evals.items():
+            fake_run(tmp_path, f"{algo}__{task}__{s}", returns)
+    report.main(tmp_path, against="b")
+    table = (tmp_path / "results.md").read_text().split("P(algorithm > b)", 1)[1]
+    # a: final 1 on One-v0 and 0 on Two-v0; mean eval 1 on One-v0 and, on Two-v0, (10 - s) / 2
+    # against 2.5: above for s = 1..4, a tie for s = 5, so (4 + 0.5) / 5 = 0.9
+    assert "| a | 0.50 [" in table and "| 0.95 [" in table
+    # c against b's 1..5: above 3 of 5, one tie, final and mean alike: 0.7, over one task
+    assert "| c | 0.70 [" in table and table.rstrip().endswith("| 1 |")
+    assert "| b |" not in table
