@@ -154,9 +154,10 @@ def iqm_with_ci(score_dict):
 
 
 def improvement(per_run, baseline):
-    """{algo: (P, CI low, CI high)}: rliable's probability of improvement P(algo > baseline), the
-    Mann-Whitney statistic of the two algorithms' runs per task averaged over the tasks both ran,
-    from {task: {algo: per-run scores (runs,)}}; bootstrap seeded as in iqm_with_ci."""
+    """{algo: (P, CI low, CI high, tasks)}: rliable's probability of improvement P(algo >
+    baseline), the Mann-Whitney statistic of the two algorithms' runs per task averaged over the
+    tasks both ran, from {task: {algo: per-run scores (runs,)}}; bootstrap seeded as in
+    iqm_with_ci."""
     result = {}
     for algo in sorted({a for task in per_run.values() for a in task} - {baseline}):
         tasks = [t for t in sorted(per_run) if algo in per_run[t] and baseline in per_run[t]]
@@ -340,10 +341,10 @@ def main(out, include=(), algorithms=None, prefix="", against=None):
         runs = {key: seeds for key, seeds in runs.items() if key[1] in algorithms}
     if not runs:
         sys.exit(f"error: no finished runs in {out}")
-    names = sorted({algo for _, algo in runs})
-    if against is not None and against not in names:
+    algos = sorted({algo for _, algo in runs})
+    if against is not None and against not in algos:
         sys.exit(
-            f"error: --against {against}: not an algorithm of this report ({', '.join(names)})"
+            f"error: --against {against}: not an algorithm of this report ({', '.join(algos)})"
         )
     rows, curves, finals = report(runs)
     if not rows:
