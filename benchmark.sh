@@ -23,7 +23,8 @@ usage: bash benchmark.sh [options] [-- extra args for every run]
   --gpus N             Slurm GPUs per run (default 0)
   --report             only write the table and the figure from the runs in --out
 
-Finished runs are skipped, so running the same command again reruns only what failed or never ran.
+Finished runs are skipped, so running the same command again reruns only what failed or never ran, and
+continues stopped runs from their checkpoints. Ctrl-C stops every run with a checkpoint.
 Example: bash benchmark.sh --num-seeds 3 -- --total-timesteps 1000000 --track --wandb-project-name wppg
 Example: bash benchmark.sh --scripts "wppg_continuous_action.py sac" --env-ids InvertedPendulum-v5 --tag lam0.1 \
            -- --total-timesteps 20000 --learning-starts 1000 --entropy-scale 0.1
@@ -84,6 +85,12 @@ run_one() {
   local name=$1 cmd=$2 dir="$OUT/$1"
   [[ $name == *__*__* ]] || { echo "FAIL (a run with no name: '$name')"; return 1; }
   if [ -f "$dir/done" ]; then echo "skip $name (finished)"; return 0; fi
+  # one process per run folder: a second benchmark.sh on the same --out leaves a running run alone (the
+  # lock is held by the run itself, so it lasts as long as the run does)
+  if command -v flock > /dev/null; then
+    exec {lock}> "$OUT/.$name.lock" && flock -n "$lock" \
+      || { echo "FAIL $name: already running (another benchmark.sh on $OUT?)"; return 1; }
+  fi
   compgen -G "$dir/runs/*/checkpoint.pt" > /dev/null || rm -rf "${dir:?}"  # no checkpoint: start clean
   mkdir -p "$dir" && printf '%s\n' "$cmd" > "$dir/cmd"
   if (cd "$dir" && eval "$cmd") >> "$dir/log.txt" 2>&1; then  # appended: a resumed run keeps its history
@@ -158,7 +165,19 @@ fi
 echo "running $total runs, $WORKERS at a time; logs in $OUT/<run>/log.txt"
 export -f run_one && export OUT
 start=$(date +%s)
-tr '\t' '\n' < "$GRID" | xargs -d '\n' -n 2 -P "$WORKERS" bash -c 'run_one "$1" "$2"' _
+# the runs get a process group of their own, so that a stop (Ctrl-C, or SIGTERM to this script) reaches
+# every run, which checkpoints and exits, and starts no further run
+set -m
+xargs -d '\n' -n 2 -P "$WORKERS" bash -c 'run_one "$1" "$2"' _ < <(tr '\t' '\n' < "$GRID") &
+runs=$! stopped=""
+set +m
+trap 'stopped=1; kill -TERM -- -$runs 2> /dev/null' INT TERM
+wait $runs
+while kill -0 -- -$runs 2> /dev/null; do sleep 1; done  # a stopped run finishes its checkpoint
+if [ -n "$stopped" ]; then
+  echo "stopped: the runs that had started saved checkpoints; rerun the same command to resume" >&2
+  exit 130
+fi
 failed=()
 while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || failed+=("$name"); done < "$GRID"
 echo "wall time: $(( $(date +%s) - start )) s"

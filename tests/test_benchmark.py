@@ -112,6 +112,45 @@ def test_failed_run_is_reported_and_rerun_alone(tmp_path):
     assert "done wppg__InvertedPendulum-v5__2" in second.stdout
 
 
+def test_stop_signal_checkpoints_the_runs_and_starts_no_more(tmp_path):
+    """SIGTERM to benchmark.sh (as Ctrl-C reaches it) stops the running run with a checkpoint and
+    starts no other run; the same command resumes."""
+    cmd = ["bash", str(ROOT / "benchmark.sh"), "--out", str(tmp_path), "--scripts", SCRIPTS[0],
+           "--env-ids", "InvertedPendulum-v5", "--num-seeds", "2", "--workers", "1", "--",
+           "--total-timesteps", "100000", *TINY[2:]]  # fmt: skip
+    env = {**os.environ, "PYTHON": sys.executable, "WANDB_MODE": "offline"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "wppg__InvertedPendulum-v5__1" / "log.txt"
+    deadline = time.time() + 300
+    while not (log.exists() and "step=" in log.read_text()):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.5)
+    proc.terminate()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    assert "stopped by signal 15" in log.read_text()
+    assert list(tmp_path.glob("wppg__InvertedPendulum-v5__1/runs/*/checkpoint.pt"))
+    assert not (tmp_path / "wppg__InvertedPendulum-v5__2").exists()  # never started
+
+
+def test_a_second_benchmark_leaves_a_running_run_alone(tmp_path):
+    """A run another benchmark.sh is running (it holds the run's lock) is neither started again nor
+    cleaned away, even before its first checkpoint."""
+    import fcntl
+
+    run = tmp_path / "wppg__InvertedPendulum-v5__1"
+    run.mkdir()
+    (run / "log.txt").write_text("step=100 (the other benchmark's run)\n")
+    with open(tmp_path / ".wppg__InvertedPendulum-v5__1.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = benchmark("--out", tmp_path, "--scripts", SCRIPTS[0], "--env-ids",
+                           "InvertedPendulum-v5", "--num-seeds", 1, "--", *TINY)  # fmt: skip
+    assert result.returncode == 1
+    assert "FAIL wppg__InvertedPendulum-v5__1: already running" in result.stdout
+    assert (run / "log.txt").read_text() == "step=100 (the other benchmark's run)\n"
+    assert [p.name for p in run.iterdir()] == ["log.txt"]
+
+
 RUN_1 = "--env-id InvertedPendulum-v5 --seed 1 --resume auto"
 
 
