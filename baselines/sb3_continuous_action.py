@@ -1,9 +1,7 @@
 # Baselines for the paper's comparison: SAC and PPO from Stable-Baselines3, run and logged like the
-# WPPG scripts.
-# Same CLI shape, same TensorBoard tags at the same steps, same run-folder layout, so benchmark.sh
-# and
-# benchmark_report.py treat them like any other script. Settings and their sources: README.md,
-# Baselines.
+# WPPG scripts: the same CLI shape, TensorBoard tags at the same steps and run-folder layout, so
+# that benchmark.sh and benchmark_report.py treat them like any other script. Settings and their
+# sources: baselines/README.md.
 #   python baselines/sb3_continuous_action.py --algo sac --env-id Hopper-v5 --seed 1
 import os
 import sys
