@@ -189,6 +189,7 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
     ([sys.executable, str(ROOT / "tools/study/eval_latent.py"), "{out}/results.md"],
      "not a model saved by WPPG-I"),
     ([sys.executable, "-m", "tools.study.heat_toys", "--toys", "cube"], "invalid choice: 'cube'"),
+    ([sys.executable, "-m", "tools.study.heat_toys", "--updates", "-1"], "--updates must be >= 0"),
     *[(["bash", str(ROOT / "tools/study" / name), "frobnicate"], "give a chunk")
       for name in ["study.sh", "heat_study.sh", "defaults_study.sh", "walker_study.sh"]],
 ]  # fmt: skip

@@ -11,6 +11,7 @@ from conftest import MODULES, SCRIPTS, is_implicit, make_actor, plain_q
 import run_utils
 from tools.study.heat_toys import (
     SpreadActor,
+    box_toy,
     quadratic,
     splitting_fixed_point,
     train_on_toy,
@@ -104,6 +105,26 @@ def test_a_steep_critic_in_a_box(module, matching, expands):
         assert actions.std() > 0.3
     else:
         assert actions.std() < 0.02 and edge == 0.0 and abs(actions.mean() - 0.3) < 0.01
+
+
+@pytest.mark.parametrize("matching, spreads", [("pointwise", False), ("coupled", True),
+                                               ("rank", True)])  # fmt: skip
+def test_a_flat_critic_in_a_box(module, matching, spreads):
+    """With Q flat in the action the heat push is the only signal. Pointwise regression (the
+    default) leaves the actor where it is, its loss being zero, and puts no mass at the edges. The
+    accumulating modes spread it over the box, as the splitting does (a flat critic's
+    entropy-regularised optimum is uniform); within 2,000 updates no mass piles at the edges
+    (measured: spread 0.33 and 0.50, 0 % within 2 % of the edge, where a uniform policy has 2 %),
+    but the spread keeps wandering and later reaches the clipped edges (docs/heat_step.md)."""
+    kind = "implicit" if is_implicit(module) else "explicit"
+    before = box_toy(module, kind, matching, c=0.0, K=32, updates=0)
+    actions = box_toy(module, kind, matching, c=0.0, K=32, updates=2000)
+    edge = (1 - actions.abs() < 0.02).float().mean().item()
+    assert edge < 0.02, f"{edge:.1%} of the samples at the edge"
+    if spreads:
+        assert actions.std() > max(0.25, 2 * before.std())
+    else:
+        assert abs(actions.std() - before.std()) < 0.01
 
 
 @pytest.mark.parametrize(

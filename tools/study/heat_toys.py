@@ -2,9 +2,9 @@
 critic, repeated actor updates through the scripts' own matching_loss. Prints one Markdown table.
 
   box        1-D box [-1, 1], Q = -c (a - 0.3)^2 / 2 (c = 0: a flat critic), lambda 1e-4,
-             eta 0.1, lr 1e-3, 2,000 updates: the actor's own spread and its share of samples
-             within 2 % of the edge. eta c > 2 is the steep critic under which the transport step
-             a + eta grad Q overshoots the maximum.
+             eta 0.1, lr 1e-3, 2,000 updates (--curvatures, --updates): the actor's own spread
+             and its share of samples within 2 % of the edge. eta c > 2 is the steep critic under
+             which the transport step a + eta grad Q overshoots the maximum.
   separable, nonseparable
              2-D box [-3, 3], Q = -(a^T C a) / 2 with C = diag(2, 0.5) or [[2, 1.6], [1.6, 2]],
              lambda 0.05, eta 0.1, lr 3e-3, 3,000 updates: the executed policy's variances and
@@ -15,7 +15,8 @@ critic, repeated actor updates through the scripts' own matching_loss. Prints on
              paired with, and their share in the two quadrants that hold no mode.
 
     OMP_NUM_THREADS=1 python -m tools.study.heat_toys          # every toy, coupling, actor and K
-    OMP_NUM_THREADS=1 python -m tools.study.heat_toys --toys box --samples 32"""
+    OMP_NUM_THREADS=1 python -m tools.study.heat_toys --toys box --samples 32
+    OMP_NUM_THREADS=1 python -m tools.study.heat_toys --toys box --curvatures 0 --updates 6000"""
 
 import argparse
 import time
@@ -76,6 +77,7 @@ def train_on_toy(module, actor, q, matching, K, updates, lr, eta=0.1, heat_std=0
     """Repeated actor updates on one state (a batch of 16 copies); returns the last samples."""
     args = module.Args(eta=eta, num_action_samples=K, matching=matching)
     obs, optimizer = torch.ones(16, 3), torch.optim.Adam(actor.parameters(), lr=lr)
+    samples = None  # no update, no samples
     for _ in range(updates):
         loss, samples = module.matching_loss(obs, actor, q, heat_std, args)
         optimizer.zero_grad()
@@ -94,6 +96,13 @@ def train(module, actor_kind, matching, q, box, K, lam, eta, lr, updates, seed=0
     with torch.no_grad():
         actions = actor(torch.ones(1, 1, 3), torch.randn(1, 20_000, actor.noise_dim))[0]
     return actions, heat_std
+
+
+def box_toy(module, actor_kind, matching, c, K, updates=2000):
+    """The box toy: the actor's own samples after training on Q = -c (a - 0.3)^2 / 2 in [-1, 1]."""
+    box = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    q = quadratic([[c]], [0.3])
+    return train(module, actor_kind, matching, q, box, K, 1e-4, 0.1, 1e-3, updates)[0]
 
 
 def cost_ms(module, matching, repeats=20):
@@ -127,7 +136,12 @@ def main():
     parser.add_argument("--couplings", nargs="+", default=COUPLINGS, choices=COUPLINGS)
     parser.add_argument("--actors", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
     parser.add_argument("--samples", nargs="+", type=int, default=[32, 128], help="K values")
+    parser.add_argument("--curvatures", nargs="+", type=float, default=[0.0, 1.0, 30.0],
+                        help="the box toy's c values")  # fmt: skip
+    parser.add_argument("--updates", type=int, default=2000, help="the box toy's actor updates")
     opts = parser.parse_args()
+    if opts.updates < 0 or min(opts.samples) < 2:
+        parser.error("--updates must be >= 0 and every --samples value >= 2")
     torch.set_num_threads(1)
     modules = {kind: load_script(SCRIPTS[kind]) for kind in opts.actors}
     print("| toy | actor | coupling | K | result | expected | ms per coupling call |")
@@ -139,7 +153,7 @@ def main():
             module = modules[actor_kind]
             for matching in opts.couplings:
                 for K in opts.samples:
-                    for row in run_toy(toy, module, actor_kind, matching, K):
+                    for row in run_toy(toy, module, actor_kind, matching, K, opts):
                         print(
                             f"| {row[0]} | {actor_kind} | {matching} | {K} | {row[1]} | {row[2]} | "
                             f"{cost_ms(module, matching):.2f} |",
@@ -147,15 +161,12 @@ def main():
                         )
 
 
-def run_toy(toy, module, actor_kind, matching, K):
+def run_toy(toy, module, actor_kind, matching, K, opts):
     if toy == "box":
-        box = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-        for c in [0.0, 1.0, 30.0]:
-            actions, _ = train(
-                module, actor_kind, matching, quadratic([[c]], [0.3]), box, K, 1e-4, 0.1, 1e-3, 2000
-            )
+        for c in opts.curvatures:
+            actions = box_toy(module, actor_kind, matching, c, K, opts.updates)
             edge = (1 - actions.abs() > 0.02).logical_not().float().mean().item()
-            expected = "spread ~0, edge 0" if c else "spread grows slowly (no force), edge 0"
+            expected = "spread ~0, edge 0" if c else "pointwise still; else towards uniform"
             yield (
                 f"box c={c:g} (eta c={0.1 * c:g})",
                 f"mean {actions.mean():+.3f}, spread {actions.std():.4f}, edge {edge:.2f}",
