@@ -430,9 +430,10 @@ class Run:
         self.sps_time, self.sps_step = time.time(), step
         if time.time() - self.last_print > 10:
             self.last_print = time.time()
-            print(f"step={step} SPS={sps} qf_loss={float(scalars['losses/qf_loss']):.3f} "
-                  f"actor_loss={float(scalars['losses/actor_loss']):.4f} "
-                  f"last_return={self.last_return:.1f}")  # fmt: skip
+            last = "none yet" if math.isnan(self.last_return) else f"{self.last_return:.1f}"
+            qf_loss, actor_loss = (float(scalars[f"losses/{k}"]) for k in ("qf_loss", "actor_loss"))
+            print(f"step={step} SPS={sps} qf_loss={qf_loss:.3f} actor_loss={actor_loss:.4f} "
+                  f"last_return={last}")  # fmt: skip
 
     def evaluate_if_due(self, policy, done_steps):
         """Evaluate every eval_frequency steps and at the end (done_steps: env steps so far)."""

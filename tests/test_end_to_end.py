@@ -14,6 +14,7 @@ def test_train_log_save_load_track(script, tmp_path):
     result = run_script(script, "--env-id", "Hopper-v5", *flags, "--save-model", "--track", *SMALL,
                         cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "step=400 SPS=" in result.stdout and "=nan" not in result.stdout  # progress, no NaN
     run_dir = only_run_dir(tmp_path)
     logged = scalars(run_dir)
     for tag in TAGS:
