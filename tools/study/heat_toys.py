@@ -166,7 +166,7 @@ def run_toy(toy, module, actor_kind, matching, K, opts):
         for c in opts.curvatures:
             actions = box_toy(module, actor_kind, matching, c, K, opts.updates)
             edge = (1 - actions.abs() > 0.02).logical_not().float().mean().item()
-            expected = "spread ~0, edge 0" if c else "pointwise still; else towards uniform"
+            expected = "spread ~0, edge 0" if c else "pointwise still; else spreads and wanders"
             yield (
                 f"box c={c:g} (eta c={0.1 * c:g})",
                 f"mean {actions.mean():+.3f}, spread {actions.std():.4f}, edge {edge:.2f}",
