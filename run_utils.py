@@ -283,7 +283,8 @@ def init_wandb(args, name, run_id):
                   sync_tensorboard=True, name=name, save_code=True, id=run_id,
                   resume="allow")  # fmt: skip
     try:
-        wandb.init(**kwargs, settings=wandb.Settings(init_timeout=30))
+        timeout = os.environ.get("WANDB_INIT_TIMEOUT", 30)  # seconds; W&B's own variable
+        wandb.init(**kwargs, settings=wandb.Settings(init_timeout=timeout))
     except Exception as error:  # no API key, no network, timeouts: many types
         print(f"warning: W&B is not reachable ({type(error).__name__}: {str(error)[:100]}); "
               "logging offline; upload later: wandb sync wandb/offline-run-*")  # fmt: skip

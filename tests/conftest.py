@@ -23,6 +23,12 @@ SMALL = ["--num-action-samples", "4", "--batch-size", "32", "--hidden-sizes", "3
          "--eval-episodes", "2", "--log-frequency", "50"]  # fmt: skip
 
 
+def pytest_collection_modifyitems(items):
+    """The learning smoke test first: it runs for minutes, so the other tests fill in beside it
+    rather than waiting for it at the end."""
+    items.sort(key=lambda item: item.path.name != "test_learning.py")
+
+
 @pytest.fixture(autouse=True)
 def _work_in_tmp_path(tmp_path, monkeypatch):
     """Every test works in its own folder: nothing it or MuJoCo writes (MUJOCO_LOG.TXT, runs/, ...)
@@ -64,6 +70,13 @@ def run_script(script, *flags, cwd, timeout=300, **extra_env):
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd,
                           env=script_env(**extra_env), capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
+
+
+def start_script(script, *flags, cwd, **extra_env):
+    """Start a script in a subprocess; returns the Popen (stdout and stderr piped)."""
+    return subprocess.Popen([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd,
+                            env=script_env(**extra_env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
 def benchmark(*flags, python=sys.executable, cwd=ROOT):

@@ -2,28 +2,15 @@
 folder."""
 
 import signal
-import subprocess
-import sys
 import time
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, SMALL, run_script, scalars, script_env
+from conftest import SMALL, run_script, scalars, start_script
 
 PENDULUM = ["--env-id", "InvertedPendulum-v5", "--learning-starts", 100, *SMALL]
-
-
-def start(script, *flags, cwd):
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / script), *map(str, flags)],
-        cwd=cwd,
-        env=script_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def wait_for(path_glob, cwd, timeout=120):
@@ -62,7 +49,7 @@ def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
     no step logged twice. Parameters at 600 are not compared with a straight run: a resumed run
     starts a fresh episode (documented)."""
     flags = [*PENDULUM, "--total-timesteps", 600, "--checkpoint-frequency", 300]
-    process = start(script, *flags, cwd=tmp_path)
+    process = start_script(script, *flags, cwd=tmp_path)
     checkpoint = wait_for("runs/*/checkpoint.pt", tmp_path)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -101,7 +88,7 @@ def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
 
 
 def test_sigterm_checkpoints_and_exits_cleanly(script, tmp_path):
-    process = start(script, *PENDULUM, "--total-timesteps", 100000, cwd=tmp_path)
+    process = start_script(script, *PENDULUM, "--total-timesteps", 100000, cwd=tmp_path)
     wait_for("runs/*/events.out.tfevents.*", tmp_path)
     time.sleep(3)  # well into training
     process.send_signal(signal.SIGTERM)
@@ -119,7 +106,7 @@ def test_kill_during_checkpoint_writes_never_corrupts_it(script, tmp_path):
     for delay in [0.3, 0.7, 1.1]:
         cwd = tmp_path / f"delay-{delay}"
         cwd.mkdir()
-        process = start(
+        process = start_script(
             script,
             *PENDULUM,
             "--total-timesteps",
@@ -170,7 +157,12 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(script, tmp_path)
     "wandb_env",
     [
         {"WANDB_MODE": "offline"},
-        {"WANDB_MODE": "online", "WANDB_API_KEY": "0" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"},
+        {
+            "WANDB_MODE": "online",
+            "WANDB_API_KEY": "0" * 40,
+            "WANDB_BASE_URL": "http://127.0.0.1:9",
+            "WANDB_INIT_TIMEOUT": "5",
+        },
     ],
     ids=["offline", "bogus_network"],
 )
@@ -212,7 +204,7 @@ def test_resume_keeps_the_evaluation_at_the_checkpoint_step(script, tmp_path):
         "--eval-episodes",
         1,
     ]
-    process = start(script, *flags, cwd=tmp_path)
+    process = start_script(script, *flags, cwd=tmp_path)
     checkpoint = wait_for("runs/*/checkpoint.pt", tmp_path)
     process.send_signal(signal.SIGKILL)
     process.wait()
