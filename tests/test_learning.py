@@ -20,12 +20,16 @@ def test_default_learns_inverted_double_pendulum_where_rank_does_not(tmp_path):
         runs[matching] = start_script("wppg_continuous_action.py", *flags, "--matching", matching,
                                       cwd=tmp_path / matching)  # fmt: skip
     final = {}
-    for matching, process in runs.items():
-        _, stderr = process.communicate(timeout=1200)
-        assert process.returncode == 0, stderr
-        ((step, final[matching]),) = scalars(only_run_dir(tmp_path / matching))[
-            "eval/episodic_return"
-        ]
-        assert step == STEPS
+    try:
+        for matching, process in runs.items():
+            _, stderr = process.communicate(timeout=1200)
+            assert process.returncode == 0, stderr
+            ((step, final[matching]),) = scalars(only_run_dir(tmp_path / matching))[
+                "eval/episodic_return"
+            ]
+            assert step == STEPS
+    finally:  # a failed or timed-out first run does not leave the second one running
+        for process in runs.values():
+            process.kill()
     assert final["pointwise"] > THRESHOLD, f"pointwise: evaluation return {final['pointwise']:.0f}"
     assert final["rank"] < THRESHOLD, f"rank learned ({final['rank']:.0f}): the check cannot fail"
