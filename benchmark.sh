@@ -33,6 +33,7 @@ EOF
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=${PYTHON:-python}
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # a --scripts tool imports run_utils and tools
 SCRIPTS="wppg_continuous_action.py wppg_implicit_continuous_action.py"
 ENV_IDS="Hopper-v5 Walker2d-v5 HalfCheetah-v5 Reacher-v5 Swimmer-v5 Humanoid-v5"
 TAG="" START_SEED=1 NUM_SEEDS=5 OUT=benchmark_runs WORKERS=$(nproc) DRY_RUN=0 SLURM=0 REPORT_ONLY=0 TASK=""

@@ -42,7 +42,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from rliable import library as rly  # noqa: E402
 from rliable import metrics, plot_utils  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+import run_utils  # noqa: E402
 
 REPS = 5000  # bootstrap resamples
 warnings.filterwarnings(
@@ -55,14 +56,10 @@ def read_run(run_folder):
     TensorBoard files."""
     evals, train = {}, []
     for tb_dir in sorted((run_folder / "runs").iterdir()):
-        acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
-        acc.Reload()
-        for event in sorted(acc.Scalars("eval/episodic_return"), key=lambda e: e.wall_time):
-            evals[event.step] = (
-                event.value
-            )  # a later event at the same step (a resumed run) replaces the earlier
-        if "charts/episodic_return" in acc.Tags()["scalars"]:
-            train += [e.value for e in acc.Scalars("charts/episodic_return")]
+        events = run_utils.read_events(tb_dir)
+        for event in events.get("eval/episodic_return", []):  # a resumed run's step: the last
+            evals[event.step] = event.value
+        train += [e.value for e in events.get("charts/episodic_return", [])]
     return evals, np.array(train)
 
 

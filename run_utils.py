@@ -2,6 +2,7 @@
 needs that is not the algorithm. It imports no script; copy it beside a script you copy.
 
   RunArgs, TrainArgs   the flags every run takes (each script's Args extends them)
+  ENV_DEFAULTS, resolve_defaults   the paper's per-task table (App. D.3), for every runner
   check_args           bad input exits with one line that says what to change, before any work
   make_env, real_next_obs, evaluate   gymnasium 1.x environments and evaluation
   Run                  run name, TensorBoard, W&B, stop signals, checkpoints and resume, NaN guard
@@ -75,14 +76,45 @@ class TrainArgs(RunArgs):
     runs/ (a fresh start if none). Flags that change training must equal the checkpoint's."""
 
 
-POSITIVE = ["total_timesteps", "num_envs", "buffer_size", "batch_size", "policy_frequency",
-            "target_network_frequency", "num_action_samples", "eval_frequency", "eval_episodes",
-            "log_frequency", "checkpoint_frequency", "latent_dim"]  # fmt: skip
+# Paper App. D.3: (256, 256) ReLU networks for Hopper, HalfCheetah and Humanoid, (64, 64) Tanh for
+# the other tasks; gamma 0.99 except Swimmer. Keys are env names up to their first "-".
+ENV_DEFAULTS = {
+    "Hopper": dict(hidden_sizes=(256, 256), activation="relu"),
+    "HalfCheetah": dict(hidden_sizes=(256, 256), activation="relu"),
+    "Humanoid": dict(hidden_sizes=(256, 256), activation="relu"),
+    "Swimmer": dict(gamma=0.9999),
+}
+FALLBACK_DEFAULTS = dict(hidden_sizes=(64, 64), activation="tanh", gamma=0.99)
+
+
+def task_defaults(env_id):
+    """The per-task table's entry for env_id ("module:Name-v0" included)."""
+    return {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(env_id.split(":")[-1].split("-")[0], {})}
+
+
+def resolve_defaults(args):
+    """Fill gamma, hidden_sizes and activation left unset (None) from the per-task table, and
+    WPPG-I's latent size: round(obs_dim / 3), at least 1 (App. D.3)."""
+    for key, value in task_defaults(args.env_id).items():
+        if getattr(args, key, 0) is None:
+            setattr(args, key, value)
+    if getattr(args, "latent_dim", 0) is None:
+        env = gym.make(args.env_id)
+        args.latent_dim = max(1, round(env.observation_space.shape[0] / 3))
+        env.close()
+    return args
+
+
+POSITIVE = """total_timesteps num_envs buffer_size batch_size num_action_samples eval_frequency
+    eval_episodes log_frequency checkpoint_frequency latent_dim""".split()
 ARG_CHECKS = [  # (flag, test of its value, what it must be); a flag the script lacks is skipped
     *[(name, lambda v: v is None or v >= 1, "must be a positive integer") for name in POSITIVE],
     ("learning_starts", lambda v: v >= 0, "must be >= 0"),
-    ("hidden_sizes", lambda v: v is None or (len(v) > 0 and min(v) >= 1),
-     "must be one or more positive integers"),
+    (
+        "hidden_sizes",
+        lambda v: v is None or (len(v) > 0 and min(v) >= 1),
+        "must be one or more positive integers",
+    ),
     ("entropy_samples", lambda v: v >= 2, "must be at least 2 (each sample needs a neighbour)"),
     ("num_action_samples", lambda v: v >= 2, "must be at least 2 (the policy's spread is charted)"),
     ("eta", lambda v: v > 0, "(Wasserstein step size) must be > 0"),
@@ -91,9 +123,12 @@ ARG_CHECKS = [  # (flag, test of its value, what it must be); a flag the script 
     *[(name, lambda v: v > 0, "must be > 0") for name in ["policy_lr", "q_lr", "learning_rate"]],
     ("tau", lambda v: 0 < v <= 1, "must be in (0, 1]"),
     ("gamma", lambda v: v is None or 0 <= v <= 1, "must be in [0, 1]"),
-    ("resume", lambda v: v in (None, "auto") or os.path.isfile(v),
-     "must be an existing checkpoint file or auto"),
-]  # fmt: skip
+    (
+        "resume",
+        lambda v: v in (None, "auto") or os.path.isfile(v),
+        "must be an existing checkpoint file or auto",
+    ),
+]
 
 
 def fail(message):
@@ -119,11 +154,16 @@ def check_args(args):
         return  # the saved model's env is checked when it is loaded
     check_env(args.env_id)
     if getattr(args, "buffer_size", math.inf) < getattr(args, "batch_size", 0):
-        fail(f"--buffer-size {args.buffer_size} holds fewer transitions than one batch "
-             f"(--batch-size {args.batch_size})")  # fmt: skip
+        fail(
+            f"--buffer-size {args.buffer_size} holds fewer transitions than one batch "
+            f"(--batch-size {args.batch_size})"
+        )
     if args.learning_starts >= args.total_timesteps:
-        print(f"warning: --learning-starts {args.learning_starts} >= --total-timesteps "
-              f"{args.total_timesteps}: no gradient step will run", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: --learning-starts {args.learning_starts} >= --total-timesteps "
+            f"{args.total_timesteps}: no gradient step will run",
+            file=sys.stderr,
+        )
 
 
 def check_env(env_id):
@@ -146,13 +186,17 @@ def check_env(env_id):
             env = gym.make(env_id)
     except Exception as error:  # a missing package, an old MuJoCo version, a broken entry point
         text = (str(error).splitlines() or [""])[0][:120]
-        fail(f"--env-id {env_id} cannot be made here ({type(error).__name__}: {text}); "
-             "the MuJoCo tasks are the v5 ones, e.g. Hopper-v5")  # fmt: skip
+        fail(
+            f"--env-id {env_id} cannot be made here ({type(error).__name__}: {text}); "
+            "the MuJoCo tasks are the v5 ones, e.g. Hopper-v5"
+        )
     obs_space, act_space = env.observation_space, env.action_space
     env.close()
     if not isinstance(act_space, gym.spaces.Box):
-        fail(f"{env_id} has a {type(act_space).__name__} action space; WPPG needs continuous "
-             "(Box) actions")  # fmt: skip
+        fail(
+            f"{env_id} has a {type(act_space).__name__} action space; WPPG needs continuous "
+            "(Box) actions"
+        )
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         fail(f"{env_id} observations must be a flat Box, got {obs_space}; flatten them first")
 
@@ -200,8 +244,11 @@ def can_render(env_id):
         return True
     except Exception as error:  # no GL, no pygame, ...
         why = f"{env_id} cannot render here ({type(error).__name__})"
-        print(f"warning: --capture-video: {why}; going on without videos (MuJoCo needs "
-              "MUJOCO_GL=egl or osmesa)", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: --capture-video: {why}; going on without videos (MuJoCo needs "
+            "MUJOCO_GL=egl or osmesa)",
+            file=sys.stderr,
+        )
         return False
 
 
@@ -212,6 +259,9 @@ def real_next_obs(next_obs, infos):
     for idx in np.flatnonzero(infos.get("_final_obs", [])):
         real[idx] = infos["final_obs"][idx]
     return real
+
+
+EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds seed + 10,000, + 10,001, ...
 
 
 def evaluate(policy, env_id, episodes, seed, device, video_folder=None, step=0):
@@ -241,8 +291,10 @@ def load_saved_model(args, script, build_actor, device):
         saved_model = torch.load(args.load_model, map_location=device)
         saved, owner = saved_model["args"], saved_model.get("script", script)
     except Exception as error:  # a checkpoint, a corrupt file, not a torch file
-        fail(f"--load-model {args.load_model}: not a model saved by --save-model "
-             f"({type(error).__name__}); a checkpoint continues with --resume")  # fmt: skip
+        fail(
+            f"--load-model {args.load_model}: not a model saved by --save-model "
+            f"({type(error).__name__}); a checkpoint continues with --resume"
+        )
     if owner != script:
         fail(f"--load-model {args.load_model}: a model of {owner}; evaluate it with {owner}")
     check_env(saved["env_id"])
@@ -252,12 +304,53 @@ def load_saved_model(args, script, build_actor, device):
         actor.load_state_dict(saved_model["actor"])
     except (RuntimeError, KeyError):
         fail(f"--load-model {args.load_model}: its actor does not fit {script}'s networks")
-    name = f"{saved['env_id']}__{saved['exp_name']}__{saved['seed']}__eval"
+    name = f"{run_prefix(saved['env_id'], saved['exp_name'], saved['seed'])}__eval"
     video_folder = f"videos/{name}" if args.capture_video and can_render(saved["env_id"]) else None
-    mean = evaluate(actor.deterministic, saved["env_id"], args.eval_episodes,
-                    saved["seed"] + 10_000, device, video_folder)  # fmt: skip
+    mean = evaluate(
+        actor.deterministic,
+        saved["env_id"],
+        args.eval_episodes,
+        saved["seed"] + EVAL_SEED_OFFSET,
+        device,
+        video_folder,
+    )
     print(f"{args.load_model}: mean return over {args.eval_episodes} episodes = {mean:.1f}")
     return mean
+
+
+def run_prefix(env_id, exp_name, seed):
+    """CleanRL's run name is {env_id}__{exp_name}__{seed}__{unix time}: this is its identity."""
+    return f"{env_id}__{exp_name}__{seed}"
+
+
+def new_run_dir(env_id, exp_name, seed):
+    """Name a new run and create runs/{name} at once: os.mkdir fails where the folder exists, so
+    two runs started in the same second never share one; the second takes the name with -2."""
+    base = f"{run_prefix(env_id, exp_name, seed)}__{int(time.time())}"
+    for suffix in ["", *(f"-{n}" for n in range(2, 1000))]:
+        try:
+            os.makedirs("runs", exist_ok=True)
+            os.mkdir(f"runs/{base}{suffix}")
+            return base + suffix
+        except FileExistsError:
+            continue
+        except OSError as error:
+            fail(
+                f"cannot create runs/{base}{suffix} ({error.strerror}); run from a writable folder"
+            )
+    fail(f"runs/{base}: 1,000 runs of this name started in one second; wait a second")
+
+
+def read_events(run_dir):
+    """The scalars of a TensorBoard run folder, over all its event files: {tag: [event, ...]} in
+    the order written (a resumed run may log a step again, later); each event has .step, .value
+    and .wall_time."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    return {tag: sorted(acc.Scalars(tag), key=lambda event: event.wall_time) for tag in tags}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -279,15 +372,24 @@ def init_wandb(args, name, run_id):
     """Never hang without a network or an API key: fall back to offline logging."""
     import wandb
 
-    kwargs = dict(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args),
-                  sync_tensorboard=True, name=name, save_code=True, id=run_id,
-                  resume="allow")  # fmt: skip
+    kwargs = dict(
+        project=args.wandb_project_name,
+        entity=args.wandb_entity,
+        config=vars(args),
+        sync_tensorboard=True,
+        name=name,
+        save_code=True,
+        id=run_id,
+        resume="allow",
+    )
     try:
         timeout = os.environ.get("WANDB_INIT_TIMEOUT", 30)  # seconds; W&B's own variable
         wandb.init(**kwargs, settings=wandb.Settings(init_timeout=timeout))
     except Exception as error:  # no API key, no network, timeouts: many types
-        print(f"warning: W&B is not reachable ({type(error).__name__}: {str(error)[:100]}); "
-              "logging offline; upload later: wandb sync wandb/offline-run-*")  # fmt: skip
+        print(
+            f"warning: W&B is not reachable ({type(error).__name__}: {str(error)[:100]}); "
+            "logging offline; upload later: wandb sync wandb/offline-run-*"
+        )
         wandb.teardown()  # drop the half-started online run before the offline one
         wandb.init(**kwargs, mode="offline")
 
@@ -295,9 +397,21 @@ def init_wandb(args, name, run_id):
 # ------------------------------------------------------------------------------------------------
 # One training run: name, logs, W&B, signals, checkpoints and resume, the non-finite guard
 # ------------------------------------------------------------------------------------------------
-RESUME_MAY_DIFFER = {"resume", "total_timesteps", "track", "wandb_project_name", "wandb_entity",
-                     "capture_video", "save_model", "checkpoint_frequency", "eval_frequency",
-                     "eval_episodes", "log_frequency", "cuda", "compile"}  # fmt: skip
+RESUME_MAY_DIFFER = {
+    "resume",
+    "total_timesteps",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "capture_video",
+    "save_model",
+    "checkpoint_frequency",
+    "eval_frequency",
+    "eval_episodes",
+    "log_frequency",
+    "cuda",
+    "compile",
+}
 
 
 def plain(value):
@@ -313,11 +427,12 @@ class Run:
 
     def __init__(self, args, script, device):
         self.args, self.script, self.device = args, script, device
+        keep_freed_memory()
         self.checkpoint = self.load_checkpoint() if args.resume else None
         if self.checkpoint:
             self.name, self.wandb_id = self.checkpoint["run_name"], self.checkpoint["wandb_id"]
         else:
-            self.name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+            self.name = new_run_dir(args.env_id, args.exp_name, args.seed)
             self.wandb_id = os.urandom(4).hex()
         self.path = f"runs/{self.name}/checkpoint.pt"
         self.video_folder = None
@@ -341,7 +456,7 @@ class Run:
         holding numpy RNG states: weights_only=False is needed and safe."""
         args, path = self.args, self.args.resume
         if path == "auto":
-            run = glob.escape(f"{args.env_id}__{args.exp_name}__{args.seed}")
+            run = glob.escape(run_prefix(args.env_id, args.exp_name, args.seed))
             paths = glob.glob(f"runs/{run}__*/checkpoint.pt")
             if not paths:
                 print("note: --resume auto found no checkpoint; starting a fresh run")
@@ -351,25 +466,38 @@ class Run:
             checkpoint = torch.load(path, map_location=self.device, weights_only=False)
             version = checkpoint.get("format", 1) if "rng" in checkpoint else None
         except Exception as error:  # a truncated or corrupt file raises many types
-            fail(f"--resume {path}: not a readable checkpoint ({type(error).__name__}); pass "
-                 "another file, or move it away to start afresh")  # fmt: skip
+            fail(
+                f"--resume {path}: not a readable checkpoint ({type(error).__name__}); pass "
+                "another file, or move it away to start afresh"
+            )
         if version is None:  # a saved model, or another dict
-            fail(f"--resume {path}: not a readable checkpoint (no training state; a model saved by "
-                 "--save-model is evaluated with --load-model)")  # fmt: skip
+            fail(
+                f"--resume {path}: not a readable checkpoint (no training state; a model saved by "
+                "--save-model is evaluated with --load-model)"
+            )
         if version != CHECKPOINT_FORMAT:
-            fail(f"--resume {path}: written by another version of this code (checkpoint format "
-                 f"{version}, this code reads {CHECKPOINT_FORMAT}); start a new run")  # fmt: skip
+            fail(
+                f"--resume {path}: written by another version of this code (checkpoint format "
+                f"{version}, this code reads {CHECKPOINT_FORMAT}); start a new run"
+            )
         if checkpoint["script"] != self.script:
             fail(f"--resume {path}: a checkpoint of {checkpoint['script']}, not of {self.script}")
         saved = checkpoint["args"]
-        differ = [f"{flag(k)} (checkpoint: {saved.get(k)}, now: {v})" for k, v in vars(args).items()
-                  if k not in RESUME_MAY_DIFFER and plain(v) != plain(saved.get(k))]  # fmt: skip
+        differ = [
+            f"{flag(k)} (checkpoint: {saved.get(k)}, now: {v})"
+            for k, v in vars(args).items()
+            if k not in RESUME_MAY_DIFFER and plain(v) != plain(saved.get(k))
+        ]
         if args.total_timesteps < checkpoint["step"]:
-            differ.append(f"--total-timesteps ({args.total_timesteps}, below the checkpoint's "
-                          f"step {checkpoint['step']})")  # fmt: skip
+            differ.append(
+                f"--total-timesteps ({args.total_timesteps}, below the checkpoint's "
+                f"step {checkpoint['step']})"
+            )
         if differ:
-            fail(f"--resume {path}: flags that change training differ from the checkpoint's: "
-                 f"{'; '.join(differ)}; pass the checkpoint's flags or start anew")  # fmt: skip
+            fail(
+                f"--resume {path}: flags that change training differ from the checkpoint's: "
+                f"{'; '.join(differ)}; pass the checkpoint's flags or start anew"
+            )
         print(f"resuming from {path} at step {checkpoint['step']}; the env starts a fresh episode")
         return checkpoint
 
@@ -387,8 +515,9 @@ class Run:
         if rng["cuda"] is not None:
             torch.cuda.set_rng_state_all(rng["cuda"])
         envs.single_action_space.np_random.bit_generator.state = rng["action_space"]
-        step, self.next_eval, self.last_eval = (self.checkpoint[k] for k in
-                                                ("step", "next_eval", "last_eval"))  # fmt: skip
+        step, self.next_eval, self.last_eval = (
+            self.checkpoint[k] for k in ("step", "next_eval", "last_eval")
+        )
         if self.last_eval is not None and self.last_eval[0] == step:  # purge_step dropped it
             self.writer.add_scalar("eval/episodic_return", self.last_eval[1], step)
         return step
@@ -419,11 +548,16 @@ class Run:
             if step >= 0:
                 self.writer.close()
                 kept = self.path if os.path.exists(self.path) else "none written yet"
-                fail(f"losses/{name} became non-finite at step {int(step)}; last good checkpoint: "
-                     f"{kept}; try a smaller --q-lr, --policy-lr or --eta")  # fmt: skip
+                fail(
+                    f"losses/{name} became non-finite at step {int(step)}; last good checkpoint: "
+                    f"{kept}; try a smaller --q-lr, --policy-lr or --eta"
+                )
 
     def log(self, scalars, step):
-        """Write scalars (tag -> tensor or number) and charts/SPS; print progress every 10 s."""
+        """Write scalars (tag -> tensor or number) and charts/SPS; print progress, with each
+        losses/*_loss, every 10 s. First: stop if a loss became non-finite; free unused memory."""
+        keep_freed_memory(release=True)
+        self.stop_if_nonfinite()
         for tag, value in scalars.items():
             self.writer.add_scalar(tag, value.item() if torch.is_tensor(value) else value, step)
         sps = int((step - self.sps_step) / (time.time() - self.sps_time))
@@ -432,9 +566,12 @@ class Run:
         if time.time() - self.last_print > 10:
             self.last_print = time.time()
             last = "none yet" if math.isnan(self.last_return) else f"{self.last_return:.1f}"
-            qf_loss, actor_loss = (float(scalars[f"losses/{k}"]) for k in ("qf_loss", "actor_loss"))
-            print(f"step={step} SPS={sps} qf_loss={qf_loss:.3f} actor_loss={actor_loss:.4f} "
-                  f"last_return={last}")  # fmt: skip
+            losses = [
+                f"{tag[7:]}={float(value):.4g}"
+                for tag, value in scalars.items()
+                if tag.startswith("losses/") and tag.endswith("_loss")
+            ]
+            print(f"step={step} SPS={sps} {' '.join(losses)} last_return={last}", flush=True)
 
     def evaluate_if_due(self, policy, done_steps):
         """Evaluate every eval_frequency steps and at the end (done_steps: env steps so far)."""
@@ -442,8 +579,15 @@ class Run:
         if done_steps < self.next_eval and done_steps < args.total_timesteps:
             return
         self.next_eval += args.eval_frequency
-        mean = evaluate(policy, args.env_id, args.eval_episodes, args.seed + 10_000, self.device,
-                        self.video_folder, done_steps)  # fmt: skip
+        mean = evaluate(
+            policy,
+            args.env_id,
+            args.eval_episodes,
+            args.seed + EVAL_SEED_OFFSET,
+            self.device,
+            self.video_folder,
+            done_steps,
+        )
         self.last_eval = (done_steps, mean)
         self.writer.add_scalar("eval/episodic_return", mean, done_steps)
         print(f"step={done_steps} eval/episodic_return={mean:.1f}")
@@ -475,13 +619,24 @@ class Run:
     def save(self, stateful, envs, step):
         """A checkpoint, never of a non-finite state, written atomically."""
         self.stop_if_nonfinite()
-        rng = {"python": random.getstate(), "numpy": np.random.get_state(),
-               "torch": torch.get_rng_state(),
-               "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-               "action_space": envs.single_action_space.np_random.bit_generator.state}  # fmt: skip
-        state = {"format": CHECKPOINT_FORMAT, "script": self.script, "step": step,
-                 "next_eval": self.next_eval, "last_eval": self.last_eval, "run_name": self.name,
-                 "wandb_id": self.wandb_id, "args": vars(self.args), "rng": rng}  # fmt: skip
+        rng = {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "action_space": envs.single_action_space.np_random.bit_generator.state,
+        }
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "script": self.script,
+            "step": step,
+            "next_eval": self.next_eval,
+            "last_eval": self.last_eval,
+            "run_name": self.name,
+            "wandb_id": self.wandb_id,
+            "args": vars(self.args),
+            "rng": rng,
+        }
         state |= {k: obj.state_dict() for k, obj in stateful.items()}
         save_atomically(state, self.path, protocol=4)  # protocol 2: the buffer 1.5x larger
 
@@ -517,8 +672,10 @@ def save_atomically(state, path, protocol=2):
         if os.path.exists(path + ".tmp"):
             os.remove(path + ".tmp")
         reason = getattr(error, "strerror", None) or (str(error).splitlines() or [""])[0][:100]
-        fail(f"cannot write {path} ({reason}); free disk space or fix permissions (the previous "
-             "file, if any, is kept)")  # fmt: skip
+        fail(
+            f"cannot write {path} ({reason}); free disk space or fix permissions (the previous "
+            "file, if any, is kept)"
+        )
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import torch.nn as nn
 import tyro
 
 import run_utils
-from run_utils import Tanh, inplace_tanh
+from run_utils import Tanh
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Args(run_utils.TrainArgs):
     buffer_size: int = int(1e6)
     """the replay memory buffer size"""
     gamma: Optional[float] = None
-    """the discount factor gamma (default: the per-task table ENV_DEFAULTS)"""
+    """the discount factor gamma (default: per task, run_utils.ENV_DEFAULTS)"""
     tau: float = 0.005
     """target smoothing coefficient (Polyak averaging of the target critics and target actor)"""
     batch_size: int = 256
@@ -35,10 +35,6 @@ class Args(run_utils.TrainArgs):
     """the learning rate of the policy network optimizer (the paper's, reconstructed: 3e-4)"""
     q_lr: float = 1e-3
     """the learning rate of the Q network optimizer (the paper's, reconstructed: 3e-4)"""
-    policy_frequency: int = 1
-    """the frequency of training the policy (delayed)"""
-    target_network_frequency: int = 1
-    """the frequency of updates for the target networks"""
     eta: float = 0.1
     """Wasserstein step size eta of the proximal (transport) step, §3.2"""
     entropy_scale: float = 1e-4
@@ -56,75 +52,52 @@ class Args(run_utils.TrainArgs):
     single_q: bool = False
     """ablation: use Q1 alone instead of min(Q1, Q2) in the target and the action gradient"""
     hidden_sizes: Optional[Tuple[int, ...]] = None
-    """hidden layer sizes of actor and critics (default: the per-task table ENV_DEFAULTS)"""
+    """hidden layer sizes of actor and critics (default: per task, run_utils.ENV_DEFAULTS)"""
     activation: Optional[Literal["relu", "tanh"]] = None
-    """hidden activation of actor and critics (default: the per-task table ENV_DEFAULTS)"""
+    """hidden activation of actor and critics (default: per task, run_utils.ENV_DEFAULTS)"""
     compile: bool = False
     """if toggled, torch.compile the critic target and the matching loss"""
     autocast: Literal["off", "bf16"] = "off"
     """bf16: the K-sample critic passes under torch.autocast (faster on CPUs with bf16 units)"""
 
 
-# Paper App. D.3: (256, 256) ReLU networks for Hopper, HalfCheetah and Humanoid, (64, 64) Tanh for
-# the other tasks; gamma 0.99 except Swimmer. Keys are env names up to their first "-".
-ENV_DEFAULTS = {
-    "Hopper": dict(hidden_sizes=(256, 256), activation="relu"),
-    "HalfCheetah": dict(hidden_sizes=(256, 256), activation="relu"),
-    "Humanoid": dict(hidden_sizes=(256, 256), activation="relu"),
-    "Swimmer": dict(gamma=0.9999),
-}
-FALLBACK_DEFAULTS = dict(hidden_sizes=(64, 64), activation="tanh", gamma=0.99)
-
-
-def resolve_defaults(args):
-    """Fill gamma, hidden_sizes and activation left unset from the per-task table."""
-    table = {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(args.env_id.split(":")[-1].split("-")[0], {})}
-    for key, value in table.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
-
-
 # ------------------------------------------------------------------------------------------------
 # Networks (App. D.2)
 # ------------------------------------------------------------------------------------------------
-def mlp(in_dim, out_dim, hidden_sizes, activation):
-    layers = []
+def mlp(in_dim, out_dim, hidden_sizes, activation, first_activation=False):
+    act = nn.ReLU if activation == "relu" else Tanh
+    layers = [act()] if first_activation else []
     for size in hidden_sizes:
-        layers += [nn.Linear(in_dim, size), nn.ReLU() if activation == "relu" else Tanh()]
+        layers += [nn.Linear(in_dim, size), act()]
         in_dim = size
     return nn.Sequential(*layers, nn.Linear(in_dim, out_dim))
 
 
-class SoftQNetworks(nn.Module):
-    """Both critics Q1, Q2 in one module: each layer's weights stacked on a leading axis of size 2,
-    so one batched matmul runs both. The first layer is split, W_s s + W_a a: the state part is
-    computed once per state, not K times."""
+class QNetwork(nn.Module):
+    """One critic Q(s, a), for K actions per state. The first layer is split, W_s s + W_a a, so the
+    state part is computed once per state, not K times (1.95x faster on Humanoid: docs/speed.md)."""
 
     def __init__(self, obs_dim, act_dim, hidden_sizes, activation):
         super().__init__()
-        sizes = [obs_dim + act_dim, *hidden_sizes, 1]
-        self.obs_dim = obs_dim
-        self.activation = torch.relu_ if activation == "relu" else inplace_tanh
-        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation
-            self.weights.append(
-                nn.Parameter(torch.empty(2, fan_in, fan_out).uniform_(-bound, bound))
-            )
-            self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
+        self.state_layer = nn.Linear(obs_dim, hidden_sizes[0])
+        self.action_layer = nn.Linear(act_dim, hidden_sizes[0], bias=False)
+        self.rest = mlp(hidden_sizes[0], 1, hidden_sizes[1:], activation, first_activation=True)
 
     def forward(self, x, a):
-        """x: (B, obs_dim), a: (B, K, act_dim) -> (Q1, Q2) values, (2, B, K)."""
-        B, K, _ = a.shape
-        (w, b), *hidden, (w_out, b_out) = zip(self.weights, self.biases)
-        state_part = torch.baddbmm(b, x.expand(2, -1, -1), w[:, : self.obs_dim])  # (2, B, hidden)
-        action_part = a @ w[:, None, self.obs_dim :]  # (2, B, K, hidden), both critics
-        h = self.activation(action_part.add_(state_part.unsqueeze(2))).view(2, B * K, -1)
-        for w, b in hidden:
-            h = self.activation(torch.baddbmm(b, h, w))
-        out = (h * w_out.mT.to(h.dtype)).sum(-1)  # the last layer has width 1: a dot product
-        return out.view(2, B, K) + b_out.view(2, 1, 1)
+        """x: (B, obs_dim), a: (B, K, act_dim) -> Q values (B, K)."""
+        return self.rest(self.state_layer(x).unsqueeze(1) + self.action_layer(a))[..., 0]
+
+
+class SoftQNetworks(nn.Module):
+    """The twin critics of the double-Q target (App. D.2.2): (Q1, Q2) values, (2, B, K). A plain
+    pair: stacking the two into batched matmuls measured no faster on the CPU (docs/speed.md)."""
+
+    def __init__(self, *sizes):
+        super().__init__()
+        self.q1, self.q2 = QNetwork(*sizes), QNetwork(*sizes)
+
+    def forward(self, x, a):
+        return torch.stack([self.q1(x, a), self.q2(x, a)])
 
 
 LOG_STD_MAX = 2
@@ -206,6 +179,12 @@ def heat_step(actions, std, low, high):
     """Heat step = Gaussian injection (§3.1 eq. 6): the policy convolved with N(0, 2 lambda eta I),
     clipped to the box."""
     return (actions + std * torch.randn_like(actions)).clamp(low, high)
+
+
+def heat_noise_std(args, actor):
+    """The heat step's std, sqrt(2 lambda eta) on actions normalised to [-1, 1] (§3.1 eq. 6), so
+    that one lambda means the same on every task: in env units, times the half-range."""
+    return (2 * args.entropy_scale * args.eta) ** 0.5 * (actor.high - actor.low) / 2
 
 
 def critic_target(data, target_actor, qf_target, heat_std, args):
@@ -317,8 +296,7 @@ def policy_charts(actor, obs, samples, heat_std, entropy_samples):
 
 def main(args):
     run_utils.check_args(args)
-    resolve_defaults(args)
-    run_utils.keep_freed_memory()
+    run_utils.resolve_defaults(args)
     device = run_utils.pick_device(args)
     script = os.path.basename(__file__)
     if args.load_model is not None:
@@ -348,8 +326,7 @@ def main(args):
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
     rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
-    # §3.1 eq. 6: N(0, 2 lambda eta I) on actions normalised to [-1, 1]: one lambda for every task
-    heat_std = (2 * args.entropy_scale * args.eta) ** 0.5 * (actor.high - actor.low) / 2
+    heat_std = heat_noise_std(args, actor)
     target_fn, matching_fn = critic_target, matching_loss
     if args.compile:
         target_fn, matching_fn = torch.compile(critic_target), torch.compile(matching_loss)
@@ -357,9 +334,6 @@ def main(args):
     stateful = dict(actor=actor, target_actor=target_actor, qf=qf, qf_target=qf_target)
     stateful.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, replay_buffer=rb)
     start_step = done_steps = run.restore(stateful, envs)
-    # global steps run 0, n, 2n, ... (n = num_envs): the first at or after learning_starts trains
-    first_update = -(-args.learning_starts // args.num_envs) * args.num_envs
-    actor_loss, samples = torch.zeros((), device=device), None  # until the first actor update
 
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + start_step)
@@ -390,33 +364,23 @@ def main(args):
             q_optimizer.zero_grad()
             qf_losses.sum().backward()
             q_optimizer.step()
-            q_values, qf_losses = q_values.detach().mean(dim=1), qf_losses.detach()
 
-            iteration = (global_step - first_update) // args.num_envs  # the same after a resume
-            if iteration % args.policy_frequency == 0:
-                actor_loss, samples = matching_fn(data.obs, actor, qf, heat_std, args)
-                actor_optimizer.zero_grad()
-                actor_loss.backward()
-                actor_optimizer.step()
-                actor_loss = actor_loss.detach()
-            if iteration % args.target_network_frequency == 0:
-                polyak_update(target_actor, actor, args.tau)
-                polyak_update(qf_target, qf, args.tau)
+            actor_loss, samples = matching_fn(data.obs, actor, qf, heat_std, args)
+            actor_optimizer.zero_grad()
+            actor_loss.backward()
+            actor_optimizer.step()
+            polyak_update(target_actor, actor, args.tau)
+            polyak_update(qf_target, qf, args.tau)
+
+            qf_losses, actor_loss = qf_losses.detach(), actor_loss.detach()
+            q_values = q_values.detach().mean(dim=1)
             losses = dict(qf1_loss=qf_losses[0], qf2_loss=qf_losses[1], actor_loss=actor_loss)
             run.guard(losses, global_step)  # remembers a non-finite loss, without a host sync
-
             if global_step % args.log_frequency == 0:
-                run_utils.keep_freed_memory(release=True)
-                run.stop_if_nonfinite()
-                losses.update(
-                    qf1_values=q_values[0], qf2_values=q_values[1], qf_loss=qf_losses.mean()
-                )
-                scalars = {f"losses/{name}": value for name, value in losses.items()}
-                if samples is not None:  # None until the first actor update
-                    scalars |= policy_charts(
-                        actor, data.obs, samples, heat_std, args.entropy_samples
-                    )
-                run.log(scalars, global_step)
+                losses |= dict(qf1_values=q_values[0], qf2_values=q_values[1])
+                losses["qf_loss"] = qf_losses.mean()
+                charts = policy_charts(actor, data.obs, samples, heat_std, args.entropy_samples)
+                run.log({f"losses/{k}": v for k, v in losses.items()} | charts, global_step)
 
         # TRY NOT TO MODIFY: evaluation, checkpoints and clean stops on SIGTERM/SIGINT
         done_steps = global_step + args.num_envs  # env steps taken once this iteration ends

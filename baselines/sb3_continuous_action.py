@@ -18,7 +18,6 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import run_utils  # noqa: E402
-from wppg_continuous_action import ENV_DEFAULTS, FALLBACK_DEFAULTS  # noqa: E402  (per-task table)
 
 
 @dataclass
@@ -45,7 +44,7 @@ class Args(run_utils.RunArgs):
 
 def make_model(args, device):
     """The SB3 model with the settings baselines/README.md lists."""
-    table = {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(args.env_id.split(":")[-1].split("-")[0], {})}
+    table = run_utils.task_defaults(args.env_id)
     if args.algo == "sac":
         env = make_vec_env(args.env_id, n_envs=1, seed=args.seed)
         policy_kwargs = dict(
@@ -128,8 +127,13 @@ class LogLikeWPPG(BaseCallback):
 
     def eval_at(self, step):
         args, policy = self.args, deterministic_policy(self.model)
-        eval_return = run_utils.evaluate(policy, args.env_id, args.eval_episodes,
-                                         args.seed + 10_000, torch.device("cpu"))  # fmt: skip
+        eval_return = run_utils.evaluate(
+            policy,
+            args.env_id,
+            args.eval_episodes,
+            args.seed + run_utils.EVAL_SEED_OFFSET,
+            torch.device("cpu"),
+        )
         self.writer.add_scalar("eval/episodic_return", eval_return, step)
         self.last_eval = step
         print(f"step={step} eval/episodic_return={eval_return:.1f}", flush=True)
@@ -140,7 +144,7 @@ def main(args):
         run_utils.fail("--resume: the baselines keep no checkpoint; pass auto or nothing")
     run_utils.check_args(args)
     exp_name = args.exp_name or args.algo
-    run_name = f"{args.env_id}__{exp_name}__{args.seed}__{int(time.time())}"
+    run_name = run_utils.new_run_dir(args.env_id, exp_name, args.seed)
     device = run_utils.pick_device(args)
     if args.track:
         run_utils.init_wandb(args, run_name, os.urandom(4).hex())

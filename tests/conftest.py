@@ -12,6 +12,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run_utils, tools and combined_humanoid, as the scripts see them
+import run_utils  # noqa: E402
 from tools import load_script  # noqa: E402
 
 torch.set_num_threads(1)  # as the scripts run in CI: one thread per process
@@ -19,8 +20,19 @@ torch.set_num_threads(1)  # as the scripts run in CI: one thread per process
 SCRIPTS = ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py"]
 MODULES = {name: load_script(name) for name in SCRIPTS}
 # small settings that still run real updates: learning starts well before the end
-SMALL = ["--num-action-samples", "4", "--batch-size", "32", "--hidden-sizes", "32", "32",
-         "--eval-episodes", "2", "--log-frequency", "50"]  # fmt: skip
+SMALL = [
+    "--num-action-samples",
+    "4",
+    "--batch-size",
+    "32",
+    "--hidden-sizes",
+    "32",
+    "32",
+    "--eval-episodes",
+    "2",
+    "--log-frequency",
+    "50",
+]
 
 
 def pytest_collection_modifyitems(items):
@@ -61,38 +73,57 @@ def make_actor(module, obs_dim=3, box=None, hidden=(32, 32), activation="relu", 
 
 def script_env(**extra):
     """The environment the tests run scripts in: W&B offline, one thread, headless rendering."""
-    return {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl",
-            "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}", **extra}  # fmt: skip
+    return {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "OMP_NUM_THREADS": "1",
+        "MUJOCO_GL": "egl",
+        "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}",
+        **extra,
+    }
 
 
 def run_script(script, *flags, cwd, timeout=300, **extra_env):
     """Run a script in a subprocess; returns the CompletedProcess (stdout and stderr captured)."""
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd,
-                          env=script_env(**extra_env), capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, flags)],
+        cwd=cwd,
+        env=script_env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_script(script, *flags, cwd, **extra_env):
     """Start a script in a subprocess; returns the Popen (stdout and stderr piped)."""
-    return subprocess.Popen([sys.executable, str(ROOT / script), *map(str, flags)], cwd=cwd,
-                            env=script_env(**extra_env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / script), *map(str, flags)],
+        cwd=cwd,
+        env=script_env(**extra_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def benchmark(*flags, python=sys.executable, cwd=ROOT):
     """Run benchmark.sh with these flags; returns the CompletedProcess."""
     env = {**os.environ, "PYTHON": python, "WANDB_MODE": "offline"}
-    return subprocess.run(["bash", str(ROOT / "benchmark.sh"), *map(str, flags)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    return subprocess.run(
+        ["bash", str(ROOT / "benchmark.sh"), *map(str, flags)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def scalars(run_dir):
     """All scalars of a TensorBoard run directory: {tag: [(step, value), ...]}."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    events = run_utils.read_events(run_dir)
+    return {tag: [(e.step, e.value) for e in tag_events] for tag, tag_events in events.items()}
 
 
 def only_run_dir(cwd):
@@ -102,9 +133,8 @@ def only_run_dir(cwd):
 
 def plain_q(qf, i, x, a):
     """Critic i of a script's SoftQNetworks computed the plain way: an MLP on cat([s, a]) for every
-    sample. x: (B, obs_dim), a: (B, K, act_dim) -> (B, K)."""
-    h = torch.cat([x.unsqueeze(1).expand(-1, a.shape[1], -1), a], -1)
-    for layer, (w, b) in enumerate(zip(qf.weights, qf.biases)):
-        h = h @ w[i] + b[i]
-        h = qf.activation(h) if layer < len(qf.weights) - 1 else h
-    return h[..., 0]
+    sample, its first layer [W_s, W_a]. x: (B, obs_dim), a: (B, K, act_dim) -> (B, K)."""
+    q = (qf.q1, qf.q2)[i]
+    first = torch.cat([q.state_layer.weight, q.action_layer.weight], dim=1)
+    h = torch.cat([x.unsqueeze(1).expand(-1, a.shape[1], -1), a], -1) @ first.T + q.state_layer.bias
+    return q.rest(h)[..., 0]

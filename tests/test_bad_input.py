@@ -38,7 +38,7 @@ CASES = [  # (flags, words the message must contain)
     (["--eta", "nan"], ["--eta must be a finite number, got nan"]),
     (["--resume", "missing.pt"], ["--resume must be an existing checkpoint file or auto"]),
     (["--load-model", "missing.pt"], ["--load-model missing.pt: no such file"]),
-]  # fmt: skip
+]
 IMPLICIT_CASES = [(["--latent-dim", "0"], ["--latent-dim must be a positive integer"])]
 
 
@@ -97,8 +97,17 @@ def finished_runs(tmp_path_factory):
     for name in SCRIPTS:
         cwd = tmp_path_factory.mktemp(name[:-3])
         flags = ["--total-timesteps", 200, "--learning-starts", 100, "--save-model"]
-        result = run_script(name, "--env-id", "InvertedPendulum-v5", *flags, "--eval-episodes", 1,
-                            "--hidden-sizes", 8, cwd=cwd)  # fmt: skip
+        result = run_script(
+            name,
+            "--env-id",
+            "InvertedPendulum-v5",
+            *flags,
+            "--eval-episodes",
+            1,
+            "--hidden-sizes",
+            8,
+            cwd=cwd,
+        )
         assert result.returncode == 0, result.stderr
         (run_dir,) = (cwd / "runs").iterdir()
         files[name] = (run_dir / "checkpoint.pt", next(run_dir.glob("*.cleanrl_model")))
@@ -121,12 +130,20 @@ def test_resume_bad_checkpoints_refused(script, finished_runs, tmp_path, monkeyp
         ([str(model)], ["not a readable checkpoint"]),
         ([str(other)], [f"a checkpoint of {other.parent.name.split('__')[1]}.py, not of {script}"]),
         ([str(older)], ["another version of this code (checkpoint format 1", "start a new run"]),
-        ([str(checkpoint), "--policy-lr", "0.05", "--eta", "0.2", "--seed", "4"],
-         ["flags that change training differ", "--policy-lr (checkpoint: 0.001, now: 0.05)",
-          "--eta (checkpoint: 0.1, now: 0.2)", "--seed (checkpoint: 1, now: 4)"]),
-        ([str(checkpoint), "--total-timesteps", "150"],
-         ["--total-timesteps (150, below the checkpoint's step 200)"]),
-    ]  # fmt: skip
+        (
+            [str(checkpoint), "--policy-lr", "0.05", "--eta", "0.2", "--seed", "4"],
+            [
+                "flags that change training differ",
+                "--policy-lr (checkpoint: 0.001, now: 0.05)",
+                "--eta (checkpoint: 0.1, now: 0.2)",
+                "--seed (checkpoint: 1, now: 4)",
+            ],
+        ),
+        (
+            [str(checkpoint), "--total-timesteps", "150"],
+            ["--total-timesteps (150, below the checkpoint's step 200)"],
+        ),
+    ]
     for flags, words in cases:
         check_refused(MODULES[script], [*base, *flags], words, tmp_path, monkeypatch)
 
@@ -136,10 +153,11 @@ def test_load_model_bad_files_refused(script, finished_runs, tmp_path, monkeypat
     other_model = finished_runs[next(name for name in SCRIPTS if name != script)][1]
     truncated = tmp_path / "truncated.cleanrl_model"
     truncated.write_bytes(model.read_bytes()[:2000])
-    for path, words in [(checkpoint, ["not a model saved by --save-model", "--resume"]),
-                        (truncated, ["not a model saved by --save-model"]),
-                        (other_model, [f"a model of {SCRIPTS[1 - SCRIPTS.index(script)]}"]),
-                        ]:  # fmt: skip
+    for path, words in [
+        (checkpoint, ["not a model saved by --save-model", "--resume"]),
+        (truncated, ["not a model saved by --save-model"]),
+        (other_model, [f"a model of {SCRIPTS[1 - SCRIPTS.index(script)]}"]),
+    ]:
         check_refused(MODULES[script], ["--load-model", str(path)], words, tmp_path, monkeypatch)
 
 
@@ -159,7 +177,7 @@ def finished_folder(out):
 
 REPORT = [sys.executable, str(ROOT / "benchmark_report.py")]
 BENCHMARK = ["bash", str(ROOT / "benchmark.sh")]
-SOLVED = [sys.executable, str(ROOT / "tools/study/solved.py")]
+SOLVED = [sys.executable, "-m", "tools.study.solved"]
 ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finished run
     (BENCHMARK + ["--out", "{out}", "--env-ids", ""], "--env-ids is empty"),
     (BENCHMARK + ["--out", "{out}", "--scripts", ""], "--scripts is empty"),
@@ -174,25 +192,36 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
     (REPORT + ["{out}", "--against", "sac"], "--against sac: not an algorithm of this report"),
     (REPORT + ["{out}", "--include", "{out}/missing.csv"], "No such file"),
     (REPORT + ["{out}", "--include", "{out}/results.md"], "not an evaluations.csv"),
-    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--ent-coef", "-5"],
-     "--ent-coef must be >= 0"),
-    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--learning-rate", "-1"],
-     "--learning-rate must be > 0"),
-    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--hidden-sizes", "0"],
-     "--hidden-sizes must be one or more positive integers"),
-    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--env-id", "Hopper-v3"],
-     "cannot be made here"),
+    (
+        [sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--ent-coef", "-5"],
+        "--ent-coef must be >= 0",
+    ),
+    (
+        [sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--learning-rate", "-1"],
+        "--learning-rate must be > 0",
+    ),
+    (
+        [sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--hidden-sizes", "0"],
+        "--hidden-sizes must be one or more positive integers",
+    ),
+    (
+        [sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--env-id", "Hopper-v3"],
+        "cannot be made here",
+    ),
     (SOLVED + ["{out}/missing.csv", "--task", "T", "--threshold", "1"], "No such file"),
     (SOLVED + ["{out}/results.md", "--task", "T", "--threshold", "1"], "no runs of T"),
-    ([sys.executable, str(ROOT / "tools/study/policy_spread.py"), "{out}/missing"],
-     "no run folders"),
-    ([sys.executable, str(ROOT / "tools/study/eval_latent.py"), "{out}/results.md"],
-     "not a model saved by WPPG-I"),
+    ([sys.executable, "-m", "tools.study.policy_spread", "{out}/missing"], "no run folders"),
+    (
+        [sys.executable, "-m", "tools.study.eval_latent", "{out}/results.md"],
+        "not a model saved by WPPG-I",
+    ),
     ([sys.executable, "-m", "tools.study.heat_toys", "--toys", "cube"], "invalid choice: 'cube'"),
     ([sys.executable, "-m", "tools.study.heat_toys", "--updates", "-1"], "--updates must be >= 0"),
-    *[(["bash", str(ROOT / "tools/study" / name), "frobnicate"], "give a chunk")
-      for name in ["study.sh", "heat_study.sh", "defaults_study.sh", "walker_study.sh"]],
-]  # fmt: skip
+    *[
+        (["bash", str(ROOT / "tools/study" / name), "frobnicate"], "give a chunk")
+        for name in ["study.sh", "heat_study.sh", "defaults_study.sh", "walker_study.sh"]
+    ],
+]
 
 
 @pytest.mark.parametrize(
@@ -203,8 +232,14 @@ def test_other_entry_points_refuse_bad_input(command, words, tmp_path):
     out = finished_folder(tmp_path / "out")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     command = [part.replace("{out}", str(out)) for part in command]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
     assert words in result.stderr

@@ -18,9 +18,19 @@ report = load_script("benchmark_report.py")
 @pytest.mark.parametrize("algo", ["sac", "ppo"])
 def test_baseline_writes_the_scripts_tags_at_the_scripts_steps(algo, tmp_path):
     flags = ["--total-timesteps", 600, "--learning-starts", 200, "--eval-frequency", 300]
-    result = run_script("baselines/sb3_continuous_action.py", "--algo", algo, "--env-id",
-                        "InvertedPendulum-v5", *flags, "--eval-episodes", 2, "--resume", "auto",
-                        cwd=tmp_path)  # fmt: skip
+    result = run_script(
+        "baselines/sb3_continuous_action.py",
+        "--algo",
+        algo,
+        "--env-id",
+        "InvertedPendulum-v5",
+        *flags,
+        "--eval-episodes",
+        2,
+        "--resume",
+        "auto",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert only_run_dir(tmp_path).name.startswith(f"InvertedPendulum-v5__{algo}__1__")
     logged = scalars(only_run_dir(tmp_path))

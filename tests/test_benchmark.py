@@ -115,9 +115,24 @@ def test_failed_run_is_reported_and_rerun_alone(tmp_path):
 def test_stop_signal_checkpoints_the_runs_and_starts_no_more(tmp_path):
     """SIGTERM to benchmark.sh (as Ctrl-C reaches it) stops the running run with a checkpoint and
     starts no other run; the same command resumes."""
-    cmd = ["bash", str(ROOT / "benchmark.sh"), "--out", str(tmp_path), "--scripts", SCRIPTS[0],
-           "--env-ids", "InvertedPendulum-v5", "--num-seeds", "2", "--workers", "1", "--",
-           "--total-timesteps", "100000", *TINY[2:]]  # fmt: skip
+    cmd = [
+        "bash",
+        str(ROOT / "benchmark.sh"),
+        "--out",
+        str(tmp_path),
+        "--scripts",
+        SCRIPTS[0],
+        "--env-ids",
+        "InvertedPendulum-v5",
+        "--num-seeds",
+        "2",
+        "--workers",
+        "1",
+        "--",
+        "--total-timesteps",
+        "100000",
+        *TINY[2:],
+    ]
     env = {**os.environ, "PYTHON": sys.executable, "WANDB_MODE": "offline"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "wppg__InvertedPendulum-v5__1" / "log.txt"
@@ -143,8 +158,18 @@ def test_a_second_benchmark_leaves_a_running_run_alone(tmp_path):
     (run / "log.txt").write_text("step=100 (the other benchmark's run)\n")
     with open(tmp_path / ".wppg__InvertedPendulum-v5__1.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = benchmark("--out", tmp_path, "--scripts", SCRIPTS[0], "--env-ids",
-                           "InvertedPendulum-v5", "--num-seeds", 1, "--", *TINY)  # fmt: skip
+        result = benchmark(
+            "--out",
+            tmp_path,
+            "--scripts",
+            SCRIPTS[0],
+            "--env-ids",
+            "InvertedPendulum-v5",
+            "--num-seeds",
+            1,
+            "--",
+            *TINY,
+        )
     assert result.returncode == 1
     assert "FAIL wppg__InvertedPendulum-v5__1: already running" in result.stdout
     assert (run / "log.txt").read_text() == "step=100 (the other benchmark's run)\n"
@@ -170,9 +195,21 @@ RUN_1 = "--env-id InvertedPendulum-v5 --seed 1 --resume auto"
 def test_finished_runs_with_other_flags_are_refused_not_those_of_a_moved_checkout(
     tmp_path, flags, same
 ):
-    grid = ["--out", tmp_path, "--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5",
-            "--num-seeds", 1, "--dry-run", "--", "--total-timesteps", 1000,
-            "--no-cuda"]  # fmt: skip
+    grid = [
+        "--out",
+        tmp_path,
+        "--scripts",
+        SCRIPTS[0],
+        "--env-ids",
+        "InvertedPendulum-v5",
+        "--num-seeds",
+        1,
+        "--dry-run",
+        "--",
+        "--total-timesteps",
+        1000,
+        "--no-cuda",
+    ]
     run = tmp_path / "wppg__InvertedPendulum-v5__1"
     run.mkdir()
     (run / "done").touch()

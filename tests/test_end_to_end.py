@@ -4,15 +4,25 @@ import math
 
 from conftest import SMALL, only_run_dir, run_script, scalars
 
-TAGS = ["charts/episodic_return", "losses/qf1_loss", "losses/qf2_loss", "losses/actor_loss",
-        "charts/SPS", "charts/action_std", "charts/executed_action_std",
-        "charts/entropy_estimate", "charts/action_edge_frac", "eval/episodic_return"]  # fmt: skip
+TAGS = [
+    "charts/episodic_return",
+    "losses/qf1_loss",
+    "losses/qf2_loss",
+    "losses/actor_loss",
+    "charts/SPS",
+    "charts/action_std",
+    "charts/executed_action_std",
+    "charts/entropy_estimate",
+    "charts/action_edge_frac",
+    "eval/episodic_return",
+]
 
 
 def test_train_log_save_load_track(script, tmp_path):
     flags = ["--total-timesteps", 1000, "--learning-starts", 400, "--eval-frequency", 500]
-    result = run_script(script, "--env-id", "Hopper-v5", *flags, "--save-model", "--track", *SMALL,
-                        cwd=tmp_path)  # fmt: skip
+    result = run_script(
+        script, "--env-id", "Hopper-v5", *flags, "--save-model", "--track", *SMALL, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "step=400 SPS=" in result.stdout and "=nan" not in result.stdout  # progress, no NaN
     run_dir = only_run_dir(tmp_path)
@@ -26,8 +36,9 @@ def test_train_log_save_load_track(script, tmp_path):
     assert list((tmp_path / "wandb").glob("offline-run-*")), "--track offline wrote no W&B run"
 
     (model,) = run_dir.glob("*.cleanrl_model")
-    loaded = run_script(script, "--load-model", model, "--eval-episodes", 2, "--capture-video",
-                        cwd=tmp_path)  # fmt: skip
+    loaded = run_script(
+        script, "--load-model", model, "--eval-episodes", 2, "--capture-video", cwd=tmp_path
+    )
     assert loaded.returncode == 0, loaded.stderr
     assert "mean return over 2 episodes" in loaded.stdout
     (video,) = (tmp_path / "videos").glob("*/*.mp4")
@@ -40,8 +51,16 @@ def test_same_seed_same_returns_coupled_matching(script, tmp_path):
     for attempt in ["a", "b"]:
         (tmp_path / attempt).mkdir()
         flags = ["--total-timesteps", 600, "--learning-starts", 200, "--seed", 7]
-        result = run_script(script, "--env-id", "InvertedPendulum-v5", *flags, "--matching",
-                            "coupled", *SMALL, cwd=tmp_path / attempt)  # fmt: skip
+        result = run_script(
+            script,
+            "--env-id",
+            "InvertedPendulum-v5",
+            *flags,
+            "--matching",
+            "coupled",
+            *SMALL,
+            cwd=tmp_path / attempt,
+        )
         assert result.returncode == 0, result.stderr
         logs.append(scalars(only_run_dir(tmp_path / attempt)))
     assert len(logs[0]["charts/episodic_return"]) > 10  # most of them after learning started

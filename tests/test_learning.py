@@ -12,13 +12,24 @@ STEPS, THRESHOLD = 10_000, 1_000
 
 
 def test_default_learns_inverted_double_pendulum_where_rank_does_not(tmp_path):
-    flags = ["--env-id", "InvertedDoublePendulum-v5", "--seed", 1, "--total-timesteps", STEPS,
-             "--learning-starts", 1000, "--eval-frequency", STEPS]  # fmt: skip
+    flags = [
+        "--env-id",
+        "InvertedDoublePendulum-v5",
+        "--seed",
+        1,
+        "--total-timesteps",
+        STEPS,
+        "--learning-starts",
+        1000,
+        "--eval-frequency",
+        STEPS,
+    ]
     runs = {}
     for matching in ["pointwise", "rank"]:
         (tmp_path / matching).mkdir()
-        runs[matching] = start_script("wppg_continuous_action.py", *flags, "--matching", matching,
-                                      cwd=tmp_path / matching)  # fmt: skip
+        runs[matching] = start_script(
+            "wppg_continuous_action.py", *flags, "--matching", matching, cwd=tmp_path / matching
+        )
     final = {}
     try:
         for matching, process in runs.items():

@@ -87,8 +87,9 @@ def test_coupled_matching_keeps_the_joint_distribution_of_the_implicit_actor():
         assert (np.abs(np.var(executed, axis=0) / np.diag(target) - 1) < 0.3).all()
 
 
-@pytest.mark.parametrize("matching, expands", [("pointwise", False), ("coupled", False),
-                                               ("rank", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    "matching, expands", [("pointwise", False), ("coupled", False), ("rank", True)]
+)
 def test_a_steep_critic_in_a_box(module, matching, expands):
     """The failure of rank matching (docs/heat_step.md): with eta c > 2 the transport step
     a + eta grad Q overshoots the maximum and reverses the samples' order; pairing by rank after
@@ -107,8 +108,9 @@ def test_a_steep_critic_in_a_box(module, matching, expands):
         assert actions.std() < 0.02 and edge == 0.0 and abs(actions.mean() - 0.3) < 0.01
 
 
-@pytest.mark.parametrize("matching, spreads", [("pointwise", False), ("coupled", True),
-                                               ("rank", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    "matching, spreads", [("pointwise", False), ("coupled", True), ("rank", True)]
+)
 def test_a_flat_critic_in_a_box(module, matching, spreads):
     """With Q flat in the action the heat push is the only signal. Pointwise regression (the
     default) leaves the actor where it is, its loss being zero, and puts no mass at the edges. The
@@ -201,9 +203,17 @@ def test_heat_std_is_sqrt_2_lambda_eta_of_the_half_range(module, monkeypatch, tm
         return heat_step(actions, std, low, high)
 
     monkeypatch.setattr(module, "heat_step", recording_heat_step)
-    flags = dict(env_id="InvertedPendulum-v5", total_timesteps=120, learning_starts=100,
-                 eval_episodes=1, hidden_sizes=(8,), num_action_samples=2, batch_size=8,
-                 entropy_scale=0.02, eta=0.05)  # fmt: skip
+    flags = dict(
+        env_id="InvertedPendulum-v5",
+        total_timesteps=120,
+        learning_starts=100,
+        eval_episodes=1,
+        hidden_sizes=(8,),
+        num_action_samples=2,
+        batch_size=8,
+        entropy_scale=0.02,
+        eta=0.05,
+    )
     module.main(module.Args(**flags))
     want = torch.tensor([(2 * 0.02 * 0.05) ** 0.5 * 3.0])
     assert seen and all(torch.allclose(std, want, rtol=1e-6, atol=0) for std in seen)
@@ -226,8 +236,16 @@ def test_critic_target_is_fed_the_target_actor(module, monkeypatch, tmp_path):
         return target(data, actor, *rest)
 
     monkeypatch.setattr(module, "critic_target", recording_target)
-    module.main(module.Args(env_id="InvertedPendulum-v5", total_timesteps=110, learning_starts=100,
-                            eval_episodes=1, hidden_sizes=(8,), batch_size=8))  # fmt: skip
+    module.main(
+        module.Args(
+            env_id="InvertedPendulum-v5",
+            total_timesteps=110,
+            learning_starts=100,
+            eval_episodes=1,
+            hidden_sizes=(8,),
+            batch_size=8,
+        )
+    )
     assert len(fed) == 10
     assert all(not p.requires_grad for actor in fed for p in actor.parameters())  # Polyak's only
 
@@ -276,8 +294,10 @@ def test_critic_target_matches_hand_computation(module, single_q):
 
 
 def test_truncated_step_stores_real_final_observation():
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make("InvertedPendulum-v5", max_episode_steps=3)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)  # fmt: skip
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: gym.make("InvertedPendulum-v5", max_episode_steps=3)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     rb = wppg.ReplayBuffer(10, 4, 1, torch.device("cpu"))
     obs, _ = envs.reset(seed=0)
     for _ in range(3):
@@ -364,30 +384,43 @@ def test_wppg_i_stores_reward_plus_lambda_entropy(monkeypatch, tmp_path):
 
     monkeypatch.setattr(wppg_i, "entropy_estimate", recording_estimate)
     monkeypatch.setattr(wppg_i.ReplayBuffer, "add", recording_add)
-    wppg_i.main(wppg_i.Args(env_id="ConstantReward-v0", total_timesteps=40, learning_starts=100,
-                            eval_episodes=1, hidden_sizes=(8,), entropy_scale=0.5))  # fmt: skip
+    wppg_i.main(
+        wppg_i.Args(
+            env_id="ConstantReward-v0",
+            total_timesteps=40,
+            learning_starts=100,
+            eval_episodes=1,
+            hidden_sizes=(8,),
+            entropy_scale=0.5,
+        )
+    )
     assert len(stored) == len(entropies) == 40
     assert stored == pytest.approx([1.0 + 0.5 * h for h in entropies], abs=1e-6)
     assert len(set(entropies)) > 1  # a real estimate per state, not a constant
 
 
-TABLE = {"Hopper-v5": ((256, 256), "relu", 0.99, 4), "Walker2d-v5": ((64, 64), "tanh", 0.99, 6),
-         "HalfCheetah-v5": ((256, 256), "relu", 0.99, 6), "Reacher-v5": ((64, 64), "tanh", 0.99, 3),
-         "Swimmer-v5": ((64, 64), "tanh", 0.9999, 3),
-         "Humanoid-v5": ((256, 256), "relu", 0.99, 116)}  # fmt: skip
+TABLE = {
+    "Hopper-v5": ((256, 256), "relu", 0.99, 4),
+    "Walker2d-v5": ((64, 64), "tanh", 0.99, 6),
+    "HalfCheetah-v5": ((256, 256), "relu", 0.99, 6),
+    "Reacher-v5": ((64, 64), "tanh", 0.99, 3),
+    "Swimmer-v5": ((64, 64), "tanh", 0.9999, 3),
+    "Humanoid-v5": ((256, 256), "relu", 0.99, 116),
+}
 
 
 @pytest.mark.parametrize("env_id", TABLE)
 def test_per_task_table(module, env_id):
     """The paper's App. D.3 for all six tasks, and WPPG-I's latent size round(obs_dim / 3)."""
-    args = module.resolve_defaults(module.Args(env_id=env_id))
+    args = run_utils.resolve_defaults(module.Args(env_id=env_id))
     hidden, activation, gamma, latent = TABLE[env_id]
     assert (args.hidden_sizes, args.activation, args.gamma) == (hidden, activation, gamma)
     if is_implicit(module):
         assert args.latent_dim == latent
     flags = dict(env_id=env_id, gamma=0.9, hidden_sizes=(8,), activation="relu", latent_dim=9)
-    chosen = module.resolve_defaults(module.Args(**{k: v for k, v in flags.items()
-                                                    if hasattr(module.Args, k)}))  # fmt: skip
+    chosen = run_utils.resolve_defaults(
+        module.Args(**{k: v for k, v in flags.items() if hasattr(module.Args, k)})
+    )
     assert (chosen.gamma, chosen.hidden_sizes, chosen.activation) == (0.9, (8,), "relu")
 
 

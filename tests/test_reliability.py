@@ -213,10 +213,9 @@ def test_resume_keeps_the_evaluation_at_the_checkpoint_step(script, tmp_path):
     assert [step for step, _ in scalars(checkpoint.parent)["eval/episodic_return"]] == [300, 600]
 
 
-def test_policy_frequency_counts_training_steps(script, tmp_path):
-    """--num-envs 2 with an odd --learning-starts: global steps are even, so a delay counted on
-    (step - learning_starts) never hit 0 (the actor never trained) and the first training step
-    crashed."""
+def test_two_envs_with_an_odd_learning_starts_train_the_actor(script, tmp_path):
+    """--num-envs 2 with an odd --learning-starts: global steps are even, so the first update is
+    at the even step after it; the actor trains from the first log on."""
     result = run_script(
         script,
         *PENDULUM[:2],
@@ -225,8 +224,6 @@ def test_policy_frequency_counts_training_steps(script, tmp_path):
         2,
         "--learning-starts",
         101,
-        "--policy-frequency",
-        2,
         "--total-timesteps",
         400,
         "--log-frequency",
@@ -272,9 +269,15 @@ gym.register(
 
 def test_capture_video_without_a_renderer_keeps_training(module, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    args = module.Args(env_id="NoRender-v0", total_timesteps=60, learning_starts=50,
-                       eval_frequency=30, eval_episodes=1, hidden_sizes=(8,),
-                       capture_video=True)  # fmt: skip
+    args = module.Args(
+        env_id="NoRender-v0",
+        total_timesteps=60,
+        learning_starts=50,
+        eval_frequency=30,
+        eval_episodes=1,
+        hidden_sizes=(8,),
+        capture_video=True,
+    )
     module.main(args)
     assert (
         "NoRender-v0 cannot render here (RuntimeError); going on without videos"

@@ -24,15 +24,18 @@ class Args(run_utils.TrainArgs):
     eta: float = 0.1
 
 
-@pytest.mark.parametrize("flags, words", [
-    (dict(env_id="InvertedPendulum-v5"), None),
-    (dict(env_id="Hopper-v3"), "cannot be made here"),
-    (dict(eta=0.0), "--eta (Wasserstein step size) must be > 0, got 0.0"),
-    (dict(eta=float("nan")), "--eta must be a finite number"),
-    (dict(buffer_size=4), "fewer transitions than one batch"),
-    (dict(hidden_sizes=()), "--hidden-sizes must be one or more positive integers"),
-    (dict(eval_episodes=0), "--eval-episodes must be a positive integer"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (dict(env_id="InvertedPendulum-v5"), None),
+        (dict(env_id="Hopper-v3"), "cannot be made here"),
+        (dict(eta=0.0), "--eta (Wasserstein step size) must be > 0, got 0.0"),
+        (dict(eta=float("nan")), "--eta must be a finite number"),
+        (dict(buffer_size=4), "fewer transitions than one batch"),
+        (dict(hidden_sizes=()), "--hidden-sizes must be one or more positive integers"),
+        (dict(eval_episodes=0), "--eval-episodes must be a positive integer"),
+    ],
+)
 def test_check_args(flags, words):
     args = Args(**{"env_id": "InvertedPendulum-v5", **flags})
     if words is None:
@@ -102,8 +105,13 @@ print(default_faults, kept_faults, kept_rss, released_rss)
 def test_freed_activation_memory_is_reused_then_released():
     """glibc's default hands freed activations back to the OS, so the next round page-faults them
     in again; after keep_freed_memory() they are reused, and release=True hands them back."""
-    result = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], capture_output=True,
-                            text=True, env=script_env(), check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", ALLOCATOR_PROBE],
+        capture_output=True,
+        text=True,
+        env=script_env(),
+        check=True,
+    )
     default_faults, kept_faults, kept_rss, released_rss = map(int, result.stdout.split())
     assert default_faults > 10 * 4096, "glibc's default no longer returns freed buffers"
     assert kept_faults < default_faults / 20

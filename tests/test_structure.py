@@ -50,8 +50,12 @@ def test_each_script_is_short_and_the_two_differ_only_where_wppg_i_does():
 
 def test_ruff_lint_and_format_pass():
     for command in [["check", "--no-cache"], ["format", "--check", "--no-cache"]]:
-        result = subprocess.run([sys.executable, "-m", "ruff", *command, str(ROOT)], cwd=ROOT,
-                                capture_output=True, text=True)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, str(ROOT)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
 
 

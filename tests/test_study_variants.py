@@ -42,8 +42,17 @@ def test_log_prob_is_the_tanh_gaussian_density():
 def test_all_variants_train_and_log(tmp_path):
     variants = ["soft-target", "sac-actor", "entropy-reward", "online-actor"]
     flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 600, "--learning-starts", 200]
-    result = run_script("tools/study/study_variants.py", "--variants", *variants, "--", *flags,
-                        "--entropy-scale", 0.2, *SMALL, cwd=tmp_path)  # fmt: skip
+    result = run_script(
+        "tools/study/study_variants.py",
+        "--variants",
+        *variants,
+        "--",
+        *flags,
+        "--entropy-scale",
+        0.2,
+        *SMALL,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
     assert "wppg_soft-target+sac-actor+entropy-reward+online-actor" in run_dir.name
@@ -135,7 +144,7 @@ def test_policy_spread_averages_the_second_half(tmp_path):
         "charts/entropy_estimate": -2.0,
     }
     result = subprocess.run(
-        [sys.executable, "tools/study/policy_spread.py", tmp_path],
+        [sys.executable, "-m", "tools.study.policy_spread", tmp_path],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -147,8 +156,16 @@ def test_policy_spread_averages_the_second_half(tmp_path):
 
 def test_eval_latent_evaluates_a_saved_wppg_i_model_three_ways(tmp_path):
     flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 150, "--learning-starts", 100]
-    result = run_script("wppg_implicit_continuous_action.py", *flags, "--save-model",
-                        "--eval-episodes", 1, "--hidden-sizes", 8, cwd=tmp_path)  # fmt: skip
+    result = run_script(
+        "wppg_implicit_continuous_action.py",
+        *flags,
+        "--save-model",
+        "--eval-episodes",
+        1,
+        "--hidden-sizes",
+        8,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     (model,) = only_run_dir(tmp_path).glob("*.cleanrl_model")
     tool = run_script("tools/study/eval_latent.py", model, "--episodes", 2, cwd=tmp_path)

@@ -1,7 +1,7 @@
 """Size of a full checkpoint and the time to write it, at a given replay-buffer fill, for the
 explicit script.
 
-    python tools/speed/checkpoint_cost.py --env-id Humanoid-v5 --fill 1000000
+    python -m tools.speed.checkpoint_cost --env-id Humanoid-v5 --fill 1000000
 
 Builds the networks and optimizers at the paper's defaults for the env, fills the replay buffer with
 `fill` random transitions, and writes the same dict the script writes (run_utils.save_atomically:
@@ -9,16 +9,13 @@ temporary file, then rename)."""
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 import run_utils  # noqa: E402
 from tools import load_script  # noqa: E402
 
@@ -34,7 +31,7 @@ def main():
     )
     opts = parser.parse_args()
     w = load_script("wppg_continuous_action.py")
-    args = w.resolve_defaults(w.Args(env_id=opts.env_id))
+    args = run_utils.resolve_defaults(w.Args(env_id=opts.env_id))
     env = gym.make(opts.env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     actor, target_actor = (

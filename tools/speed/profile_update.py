@@ -2,19 +2,17 @@ r"""Where one update's time goes: torch.profiler over the scripts' own pieces (c
 loss, matching, Polyak update) on random data at an env's sizes, K = 32, batch 256, one thread
 (docs/speed.md).
 
-    python tools/speed/profile_update.py --env-id Walker2d-v5 \
+    python -m tools.speed.profile_update --env-id Walker2d-v5 \
         [--script wppg_implicit_continuous_action.py]"""
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+import run_utils
 from tools import load_script  # noqa: E402
 
 
@@ -29,7 +27,7 @@ def main():
     opts = parser.parse_args()
     torch.set_num_threads(1)
     m = load_script(opts.script)
-    args = m.resolve_defaults(m.Args(env_id=opts.env_id, matching=opts.matching))
+    args = run_utils.resolve_defaults(m.Args(env_id=opts.env_id, matching=opts.matching))
     env = gym.make(opts.env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     extra = [args.latent_dim] if hasattr(args, "latent_dim") else []

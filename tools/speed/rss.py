@@ -2,7 +2,7 @@ r"""Peak RSS of a training run with and without keep_freed_memory: is the glibc 
 needed now that the Polyak update runs under no_grad? Each configuration runs in its own process,
 with glibc's defaults otherwise:
 
-    OMP_NUM_THREADS=1 python tools/speed/rss.py --script wppg_continuous_action.py \
+    OMP_NUM_THREADS=1 python -m tools.speed.rss --script wppg_continuous_action.py \
         --mode tuned|default -- <flags>
 
 prints the peak RSS (MB) of the process and its RSS every 1,000 steps."""
@@ -16,7 +16,6 @@ from pathlib import Path
 import tyro
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 import run_utils  # noqa: E402
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@ r"""Speed benchmark: steady-state SPS of both scripts at the paper's defaults, a
 implementation (the scripts as of BASELINE_REF) and a plain matmul, all measured in this one run on
 this machine.
 
-    OMP_NUM_THREADS=1 python tools/speed/speed.py   # Hopper-v5, one thread, ~10 minutes
-    OMP_NUM_THREADS=1 python tools/speed/speed.py --env-id Walker2d-v5 --baseline-ref f04e61d \
+    OMP_NUM_THREADS=1 python -m tools.speed.speed   # Hopper-v5, one thread, ~10 minutes
+    OMP_NUM_THREADS=1 python -m tools.speed.speed --env-id Walker2d-v5 --baseline-ref f04e61d \
         --configs plain fp32 plain fp32
-    python tools/speed/speed.py --configs fp32 bf16 --updates 100   # a subset
+    python -m tools.speed.speed --configs fp32 bf16 --updates 100   # a subset
 
 Each configuration trains for `learning_starts` random steps, then `updates` steps with one update
 each; SPS is measured over the second half of the updates (compilation happens in the first), from
@@ -24,11 +24,10 @@ from pathlib import Path
 import gymnasium as gym
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+import run_utils
+from tools import load_script
 
-from tools import load_script  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 BASELINE_REF = (
     "46f95d1"  # the last commit before the speed work (plain nn.Linear critics, one per Q)
@@ -111,9 +110,8 @@ def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, ex
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
     (run_dir,) = (Path(workdir) / "runs").iterdir()
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()  # losses are logged every 10 steps: SPS from their wall times over the second half
-    events = [e for e in acc.Scalars("losses/qf1_loss") if e.step >= learning_starts + updates // 2]
+    logged = run_utils.read_events(run_dir)["losses/qf1_loss"]  # SPS from the wall times of ...
+    events = [e for e in logged if e.step >= learning_starts + updates // 2]  # ... the second half
     os.rename(run_dir, Path(workdir) / f"done_{time.time_ns()}")
     if len(events) < 2:
         sys.exit("error: too few logged steps to time; use --updates 40 or more")
@@ -139,7 +137,7 @@ def main():
     env = gym.make(opts.env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     wppg = load_script(SCRIPTS["wppg"])
-    hidden = wppg.resolve_defaults(wppg.Args(env_id=opts.env_id)).hidden_sizes
+    hidden = run_utils.resolve_defaults(wppg.Args(env_id=opts.env_id)).hidden_sizes
     width = hidden[-1]
     fp32, bf16 = matmul_gflops(torch.float32, width), matmul_gflops(torch.bfloat16, width)
     print(
@@ -190,7 +188,7 @@ def main():
                 )
 
     implicit = load_script(SCRIPTS["wppg_i"])
-    args = implicit.resolve_defaults(implicit.Args(env_id=opts.env_id))
+    args = run_utils.resolve_defaults(implicit.Args(env_id=opts.env_id))
     actor = implicit.Actor(
         obs_dim, env.action_space, args.hidden_sizes, args.activation, args.latent_dim
     )

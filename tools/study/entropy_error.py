@@ -2,15 +2,12 @@
 (docs/heat_step.md): Gaussians N(0, c^2 I_d), as a linear generator f = c z gives, and a
 two-mode mixture in d = 3.
 
-    python tools/study/entropy_error.py"""
+    python -m tools.study.entropy_error"""
 
 import math
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 from tools import load_script  # noqa: E402
 
 knn_entropy = load_script("wppg_continuous_action.py").knn_entropy

@@ -3,17 +3,14 @@ not be the mode or the mean of the policy. This evaluates saved WPPG-I models th
 seeds of training's evaluations: z = 0, the mean of K actions f(s, z_k), and one sampled z (no heat
 noise).
 
-    python tools/study/eval_latent.py runs/*/wppg_implicit_continuous_action.cleanrl_model
+    python -m tools.study.eval_latent runs/*/wppg_implicit_continuous_action.cleanrl_model
 """
 
 import argparse
-import sys
-from pathlib import Path
 
 import gymnasium as gym
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 import run_utils  # noqa: E402
 from tools import load_script  # noqa: E402
 
@@ -34,7 +31,7 @@ def main():
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="python tools/study/eval_latent.py MODEL [MODEL ...] [--episodes N] [--samples K]",
+        usage="python -m tools.study.eval_latent MODEL [MODEL ...] [--episodes N] [--samples K]",
     )
     parser.add_argument("models", nargs="+", help="models saved by WPPG-I's --save-model")
     parser.add_argument("--episodes", type=int, default=10)
@@ -52,9 +49,11 @@ def main():
         except Exception as error:
             parser.error(f"{path}: not a model saved by WPPG-I's --save-model ({error})")
         torch.manual_seed(0)
-        seed, env_id = saved["args"]["seed"] + 10_000, saved["args"]["env_id"]
-        returns = [run_utils.evaluate(policy, env_id, opts.episodes, seed, torch.device("cpu"))
-                   for policy in policies(actor, opts.samples).values()]  # fmt: skip
+        seed, env_id = saved["args"]["seed"] + run_utils.EVAL_SEED_OFFSET, saved["args"]["env_id"]
+        returns = [
+            run_utils.evaluate(policy, env_id, opts.episodes, seed, torch.device("cpu"))
+            for policy in policies(actor, opts.samples).values()
+        ]
         print(f"| {path} | " + " | ".join(f"{r:.1f}" for r in returns) + " |", flush=True)
 
 

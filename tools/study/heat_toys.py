@@ -136,8 +136,13 @@ def main():
     parser.add_argument("--couplings", nargs="+", default=COUPLINGS, choices=COUPLINGS)
     parser.add_argument("--actors", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
     parser.add_argument("--samples", nargs="+", type=int, default=[32, 128], help="K values")
-    parser.add_argument("--curvatures", nargs="+", type=float, default=[0.0, 1.0, 30.0],
-                        help="the box toy's c values")  # fmt: skip
+    parser.add_argument(
+        "--curvatures",
+        nargs="+",
+        type=float,
+        default=[0.0, 1.0, 30.0],
+        help="the box toy's c values",
+    )
     parser.add_argument("--updates", type=int, default=2000, help="the box toy's actor updates")
     opts = parser.parse_args()
     if opts.updates < 0 or min(opts.samples) < 2:

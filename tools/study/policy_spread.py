@@ -3,14 +3,15 @@
 `charts/executed_action_std` (with the heat noise), `charts/entropy_estimate` (nats) and
 `charts/action_edge_frac` (samples at the box's edge).
 
-    python tools/study/policy_spread.py benchmark_runs/study "wppg-rank-lam0.02__*"
+    python -m tools.study.policy_spread benchmark_runs/study "wppg-rank-lam0.02__*"
 """
 
 import argparse
 from pathlib import Path
 
 import numpy as np
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import run_utils
 
 CHARTS = [
     "charts/action_std",
@@ -25,12 +26,9 @@ def second_half_means(run_folder):
     files."""
     values = {chart: {} for chart in CHARTS}
     for tb_dir in sorted((run_folder / "runs").iterdir()):
-        acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
-        acc.Reload()
-        for chart in set(CHARTS) & set(acc.Tags()["scalars"]):
-            values[chart].update(
-                (e.step, e.value) for e in acc.Scalars(chart)
-            )  # a resumed run's step: the last
+        events = run_utils.read_events(tb_dir)
+        for chart in set(CHARTS) & set(events):  # a resumed run's step: the last
+            values[chart].update((e.step, e.value) for e in events[chart])
     last = max((step for v in values.values() for step in v), default=0)
     return {
         chart: np.mean([x for step, x in v.items() if step >= last / 2])

@@ -3,7 +3,7 @@ report's evaluations.csv (benchmark_report.py); with --compare, a two-sided Fish
 those counts. On InvertedPendulum-v5 an evaluation is either ~50-200 (the pole falls) or 1000 (the
 maximum), so "solved" counts say more than a mean (docs/experiments.md).
 
-    python tools/study/solved.py docs/study/evaluations.csv --task InvertedPendulum-v5 \
+    python -m tools.study.solved docs/study/evaluations.csv --task InvertedPendulum-v5 \
         --threshold 1000 --compare sac study_variants-sac-in-wppg-harness"""
 
 import argparse
@@ -31,7 +31,7 @@ def main():
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="python tools/study/solved.py CSV --task T --threshold R [--compare A B]",
+        usage="python -m tools.study.solved CSV --task T --threshold R [--compare A B]",
     )
     parser.add_argument("evaluations", help="a report's evaluations.csv")
     parser.add_argument("--task", required=True)

@@ -2,9 +2,9 @@
 bridges one component from WPPG toward SAC. The script is wppg_continuous_action.py with some of its
 functions replaced; everything else, flags included, is the script's.
 
-    python tools/study/study_variants.py --variants soft-target -- --entropy-scale 0.2 ...
-    python tools/study/study_variants.py --variants soft-target sac-actor -- --eta 1e-6 ...  # SAC
-    python tools/study/study_variants.py --variants soft-target sac-actor online-actor -- ...
+    python -m tools.study.study_variants --variants soft-target -- --entropy-scale 0.2 ...
+    python -m tools.study.study_variants --variants soft-target sac-actor -- --eta 1e-6 ...  # SAC
+    python -m tools.study.study_variants --variants soft-target sac-actor online-actor -- ...
 
   soft-target     the critic target subtracts lambda log pi(a'|s') (SAC's soft target; the explicit
                   actor's closed-form tanh-Gaussian density, App. D.1, before the heat noise)
@@ -18,13 +18,10 @@ functions replaced; everything else, flags included, is the script's.
 
 import argparse
 import math
-import sys
-from pathlib import Path
 
 import torch
 import tyro
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 from tools import load_script  # noqa: E402
 
 wppg = load_script("wppg_continuous_action.py")
