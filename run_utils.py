@@ -17,6 +17,7 @@ import importlib
 import math
 import os
 import random
+import shlex
 import signal
 import sys
 import time
@@ -152,12 +153,19 @@ def check_args(args):
         if not os.path.isfile(args.load_model):
             fail(f"--load-model {args.load_model}: no such file")
         return  # the saved model's env is checked when it is loaded
-    check_env(args.env_id)
+    seeds_used = max(args.total_timesteps, EVAL_SEED_OFFSET + args.eval_episodes) + 64
+    if not 0 <= args.seed <= 2**32 - 1 - seeds_used:  # numpy and gymnasium take [0, 2**32)
+        fail(f"--seed must be in [0, {2**32 - 1 - seeds_used}], got {args.seed}")
+    name = getattr(args, "exp_name", None)
+    if name is not None and (not name.strip() or name.startswith(".") or "/" in name):
+        fail(f"--exp-name {name!r} names a folder and a file: use letters, digits, - or _")
+    obs_dim, act_dim = check_env(args.env_id)
     if getattr(args, "buffer_size", math.inf) < getattr(args, "batch_size", 0):
         fail(
             f"--buffer-size {args.buffer_size} holds fewer transitions than one batch "
             f"(--batch-size {args.batch_size})"
         )
+    check_memory(args, obs_dim, act_dim)
     if args.learning_starts >= args.total_timesteps:
         print(
             f"warning: --learning-starts {args.learning_starts} >= --total-timesteps "
@@ -190,7 +198,7 @@ def check_env(env_id):
             f"--env-id {env_id} cannot be made here ({type(error).__name__}: {text}); "
             "the MuJoCo tasks are the v5 ones, e.g. Hopper-v5"
         )
-    obs_space, act_space = env.observation_space, env.action_space
+    obs_space, act_space, spec = env.observation_space, env.action_space, env.spec
     env.close()
     if not isinstance(act_space, gym.spaces.Box):
         fail(
@@ -199,6 +207,46 @@ def check_env(env_id):
         )
     if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
         fail(f"{env_id} observations must be a flat Box, got {obs_space}; flatten them first")
+    if len(act_space.shape) != 1:
+        fail(f"{env_id} actions must be a flat Box (one dimension), got shape {act_space.shape}")
+    finite = np.isfinite(act_space.low).all() and np.isfinite(act_space.high).all()
+    if not finite or not (act_space.low < act_space.high).all():
+        fail(
+            f"{env_id} action bounds must be finite with low < high (the actor squashes into "
+            f"them), got low {act_space.low}, high {act_space.high}"
+        )
+    if spec is None or spec.max_episode_steps is None:
+        fail(
+            f"{env_id} has no time limit, so an evaluation episode may never end; register it "
+            "with max_episode_steps"
+        )
+    return obs_space.shape[0], act_space.shape[0]
+
+
+def check_memory(args, obs_dim, act_dim):
+    """Refuse, before any work, what cannot fit in the memory free now: the replay buffer (float32
+    rows of obs, next obs, action, reward, done) and one update's K-sample passes (a generous
+    bound: activations and gradients of 2 critics x 3 passes, the entropy estimate's distances)."""
+    hidden = getattr(args, "hidden_sizes", None) or task_defaults(args.env_id)["hidden_sizes"]
+    rows = min(getattr(args, "buffer_size", 0), args.total_timesteps)
+    buffer = 4 * rows * (2 * obs_dim + act_dim + 2)
+    batch, k = getattr(args, "batch_size", 0), getattr(args, "num_action_samples", 0)
+    entropy = getattr(args, "entropy_samples", 0)
+    update = 4 * batch * (24 * k * (sum(hidden) + obs_dim + act_dim) + entropy**2 * act_dim)
+    try:
+        pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return
+    for what, size, flags in [
+        ("the replay buffer", buffer, "--buffer-size"),
+        ("one update", update, "--batch-size or --num-action-samples"),
+        ("the buffer and one update", buffer + update, "--buffer-size"),
+    ]:
+        if size > pages:
+            fail(
+                f"{what} needs about {size / 2**30:.1f} GiB, more than the {pages / 2**30:.1f} "
+                f"GiB free; lower {flags}"
+            )
 
 
 def seed_everything(seed, torch_deterministic):
@@ -264,15 +312,19 @@ def real_next_obs(next_obs, infos):
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds seed + 10,000, + 10,001, ...
 
 
-def evaluate(policy, env_id, episodes, seed, device, video_folder=None, step=0):
+def evaluate(policy, env_id, episodes, seed, device, video_folder=None, step=0, stop=bool):
     """Mean return of policy(obs (1, obs_dim)) -> action (1, act_dim) over `episodes` episodes on
-    a separate env; a video of the first episode is named after the step, so none is overwritten."""
+    a separate env; a video of the first episode is named after the step, so none is overwritten.
+    Returns None as soon as stop() is true (a stop signal), whatever the episode's length."""
     env = make_env(env_id, seed, video_folder, episodes, f"eval-step-{step}")()
     returns = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         done = False
         while not done:
+            if stop():
+                env.close()
+                return None
             with torch.no_grad():
                 x = torch.as_tensor(obs, dtype=torch.float32, device=device)
                 action = policy(x.unsqueeze(0))[0]
@@ -327,17 +379,16 @@ def new_run_dir(env_id, exp_name, seed):
     """Name a new run and create runs/{name} at once: os.mkdir fails where the folder exists, so
     two runs started in the same second never share one; the second takes the name with -2."""
     base = f"{run_prefix(env_id, exp_name, seed)}__{int(time.time())}"
-    for suffix in ["", *(f"-{n}" for n in range(2, 1000))]:
+    for name in [base, *(f"{base}-{n}" for n in range(2, 1000))]:
         try:
             os.makedirs("runs", exist_ok=True)
-            os.mkdir(f"runs/{base}{suffix}")
-            return base + suffix
+            os.mkdir(f"runs/{name}")
+            return name
         except FileExistsError:
-            continue
+            if not os.path.isdir("runs"):
+                fail("cannot write to runs/ (a file of that name is in the way); move it away")
         except OSError as error:
-            fail(
-                f"cannot create runs/{base}{suffix} ({error.strerror}); run from a writable folder"
-            )
+            fail(f"cannot write to runs/{name} ({error.strerror}); run from a writable folder")
     fail(f"runs/{base}: 1,000 runs of this name started in one second; wait a second")
 
 
@@ -498,6 +549,12 @@ class Run:
                 f"--resume {path}: flags that change training differ from the checkpoint's: "
                 f"{'; '.join(differ)}; pass the checkpoint's flags or start anew"
             )
+        if checkpoint["step"] >= max(args.total_timesteps, saved["total_timesteps"]):  # finished
+            print(
+                f"{path}: this run finished at step {checkpoint['step']}; nothing to do (to train "
+                "longer, raise --total-timesteps)"
+            )
+            sys.exit(0)
         print(f"resuming from {path} at step {checkpoint['step']}; the env starts a fresh episode")
         return checkpoint
 
@@ -578,7 +635,6 @@ class Run:
         args = self.args
         if done_steps < self.next_eval and done_steps < args.total_timesteps:
             return
-        self.next_eval += args.eval_frequency
         mean = evaluate(
             policy,
             args.env_id,
@@ -587,7 +643,11 @@ class Run:
             self.device,
             self.video_folder,
             done_steps,
+            stop=lambda: self.stopping,
         )
+        if mean is None:  # stopped by a signal: the loop checkpoints and exits; resumed, it
+            return  # evaluates again
+        self.next_eval += args.eval_frequency
         self.last_eval = (done_steps, mean)
         self.writer.add_scalar("eval/episodic_return", mean, done_steps)
         print(f"step={done_steps} eval/episodic_return={mean:.1f}")
@@ -654,7 +714,10 @@ class Run:
         if self.args.save_model:
             path = f"runs/{self.name}/{self.args.exp_name}.cleanrl_model"
             save_atomically({"script": self.script, **model}, path)
-            print(f"model saved to {path}; evaluate it: python {self.script} --load-model {path}")
+            print(
+                f"model saved to {path}; evaluate it: python {self.script} --load-model "
+                f"{shlex.quote(path)}"
+            )
         if self.args.track:
             import wandb
 

@@ -39,6 +39,28 @@ CASES = [  # (flags, words the message must contain)
     (["--resume", "missing.pt"], ["--resume must be an existing checkpoint file or auto"]),
     (["--load-model", "missing.pt"], ["--load-model missing.pt: no such file"]),
 ]
+CASES += [  # a run folder is never made for these (issue of careless use: docs in README.md)
+    (["--seed", "-1"], ["--seed must be in [0, "]),
+    (["--seed", "4294967296"], ["--seed must be in [0, "]),
+    (["--exp-name", ""], ["--exp-name '' names a folder"]),
+    (["--exp-name", "exp/v2"], ["--exp-name 'exp/v2' names a folder"]),
+    (["--exp-name", ".hidden"], ["--exp-name '.hidden' names a folder"]),
+    (["--num-action-samples", "1000000000"], ["one update needs about", "--num-action-samples"]),
+    (
+        [
+            "--batch-size",
+            "100000000",
+            "--buffer-size",
+            "1000000000",
+            "--total-timesteps",
+            "1000000000",
+        ],
+        ["needs about", "GiB"],
+    ),
+    (["--env-id", "nan_env:MatrixActions-v0"], ["actions must be a flat Box", "(2, 3)"]),
+    (["--env-id", "nan_env:UnboundedActions-v0"], ["action bounds must be finite"]),
+    (["--env-id", "nan_env:NoTimeLimit-v0"], ["has no time limit", "max_episode_steps"]),
+]
 IMPLICIT_CASES = [(["--latent-dim", "0"], ["--latent-dim must be a positive integer"])]
 
 

@@ -11,6 +11,7 @@ from conftest import MODULES, SCRIPTS, is_implicit, make_actor, plain_q
 import run_utils
 from tools.study.heat_toys import (
     SpreadActor,
+    ToyQ,
     box_toy,
     quadratic,
     splitting_fixed_point,
@@ -27,6 +28,11 @@ def executed_samples(actor, heat_std, n=20_000):
     return actions, actions + heat_std * torch.randn_like(actions)
 
 
+def linear_critic(slope):
+    """Q(a) = slope . a for every state, shaped (2, B, K)."""
+    return ToyQ(lambda a: (a * torch.tensor(slope)).sum(-1))
+
+
 def test_pointwise_matching_drives_actor_to_optimum_and_collapses_its_spread(module):
     torch.manual_seed(0)
     actor, a_star = make_actor(module), [0.5, -0.3]
@@ -41,28 +47,32 @@ def test_pointwise_matching_drives_actor_to_optimum_and_collapses_its_spread(mod
         assert (log_std < -3).all()
 
 
-@pytest.mark.parametrize("curvature", [[[2.0]], [[2.0, 0.0], [0.0, 0.5]]], ids=["1d", "2d"])
-def test_coupled_matching_reaches_the_splitting_fixed_point(module, curvature):
-    """§3.1: transport then heat on Q = -c a^2 / 2 gives v <- (1 - eta c)^2 v + 2 lambda eta, fixed
-    point 2 lambda / (c (2 - eta c)) per dimension. At K = 128 the executed policy must reach it
-    within 15 % (explicit) or 25 % (implicit); measured: -2 to -3 % and -4 to -14 % (rank matching,
-    which pairs after moving, reaches it as well on this gentle critic: docs/heat_step.md)."""
+BOXES = {"1d": ([-3.0], [3.0]), "2d": ([-3.0, -1.0], [3.0, 2.0])}
+
+
+@pytest.mark.parametrize("box", BOXES)
+def test_coupled_matching_reaches_the_splitting_fixed_point(module, box):
+    """§3.1: transport then heat on Q = -c (a - m)^2 / 2 gives v <- (1 - eta c)^2 v + 2 lambda eta
+    h^2 in env units (h the half-range: the training code's heat std), so in units of the
+    half-range the fixed point is 2 lambda / (c (2 - eta c)) per dimension. On a box that is not
+    [-1, 1], at K = 128, the executed policy must reach it within 15 % (explicit) or 25 %
+    (implicit); the actor's own spread must carry at least half of it."""
     torch.manual_seed(0)
-    lam, eta, d = 0.05, 0.1, len(curvature)
-    box = gym.spaces.Box(-3.0, 3.0, (d,), np.float32)  # wide: tanh nearly linear over the spread
-    actor = make_actor(module, box=box, latent_dim=d)
-    heat_std = (2 * lam * eta) ** 0.5
-    q = quadratic(curvature, [0.0] * d)
-    train_on_toy(
-        module, actor, q, "coupled", K=128, updates=3000, lr=3e-3, eta=eta, heat_std=heat_std
-    )
+    low, high = (np.array(bound, np.float32) for bound in BOXES[box])
+    lam, eta, d = 0.05, 0.1, len(low)
+    actor = make_actor(module, box=gym.spaces.Box(low, high), latent_dim=d)
+    heat_std = module.heat_noise_std(module.Args(entropy_scale=lam, eta=eta), actor)
+    curvature = np.diag([2.0] * d)
+    q = quadratic(curvature.tolist(), ((low + high) / 2).tolist())
+    train_on_toy(module, actor, q, "coupled", 128, 3000, 3e-3, eta=eta, heat_std=heat_std)
     actions, executed = executed_samples(actor, heat_std)
+    half_range = torch.tensor((high - low) / 2)
     fixed_point = torch.tensor(
         np.diag(splitting_fixed_point(curvature, lam, eta)), dtype=torch.float
     )
     tolerance = 0.25 if is_implicit(module) else 0.15
-    assert ((executed.var(dim=0) / fixed_point - 1).abs() < tolerance).all()
-    assert (actions.var(dim=0) > 0.5 * fixed_point).all()  # the actor's own spread, not only noise
+    assert ((executed.var(dim=0) / half_range**2 / fixed_point - 1).abs() < tolerance).all()
+    assert (actions.var(dim=0) / half_range**2 > 0.5 * fixed_point).all()
 
 
 def test_coupled_matching_keeps_the_joint_distribution_of_the_implicit_actor():
@@ -434,3 +444,91 @@ def test_polyak_update_averages_outside_autograd(module):
         assert param.grad_fn is None and not param.requires_grad
     first, first_online = next(target.parameters()), next(online.parameters()).detach()
     assert torch.allclose(first, 0.9 * expected[0].detach() + 0.1 * first_online)
+
+
+# ------------------------------------------------------------------------------------------------
+# One test for each equation a careless edit could change (tools/mutations.py lists which catches
+# which mutation)
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("matching", ["pointwise", "coupled", "rank"])
+def test_targets_stay_where_tanh_can_reach(module, matching):
+    """A critic that pushes every sample past the box's edge: the targets stop 0.1 % of the range
+    inside it (at the edge itself the regression would drive tanh's input to infinity)."""
+    torch.manual_seed(0)
+    low, high = torch.tensor([-3.0, 0.0]), torch.tensor([3.0, 0.5])
+    actor = make_actor(module, box=gym.spaces.Box(low.numpy(), high.numpy()))
+    args = module.Args(eta=1.0, num_action_samples=8, matching=matching)
+    noise = torch.randn(4, 8, actor.noise_dim)
+    _, targets = module.transport_targets(
+        torch.ones(4, 3), actor, linear_critic([1e3, -1e3]), noise, 0.01, args
+    )
+    margin = 1e-3 * (high - low)
+    torch.testing.assert_close(targets[..., 0], torch.full((4, 8), 3.0 - margin[0].item()))
+    torch.testing.assert_close(targets[..., 1], torch.full((4, 8), margin[1].item()))
+
+
+@pytest.mark.parametrize("matching", ["pointwise", "coupled", "rank"])
+def test_a_flat_critic_without_heat_leaves_nothing_to_fit(module, matching):
+    """grad_a Q = 0 and no heat noise: every sample is its own target, so the matching loss,
+    which re-forwards the SAME noise (Prop. 1), is zero: fresh noise would regress the actor onto
+    other samples of itself."""
+    torch.manual_seed(0)
+    actor, args = make_actor(module), module.Args(num_action_samples=16, matching=matching)
+    loss, _ = module.matching_loss(torch.randn(8, 3), actor, linear_critic([0.0, 0.0]), 0.0, args)
+    assert loss.item() < 1e-12
+
+
+def test_the_critic_target_samples_the_slow_polyak_actor(module, monkeypatch, tmp_path):
+    """App. D.2.2: the K next actions come from the target actor, which trails the online one by
+    Polyak averaging: after N updates it has moved about tau N / 2 as far (0.125 here, measured
+    0.12; a copy of the online actor, detached or not, would move as far as the online one)."""
+    monkeypatch.chdir(tmp_path)
+    fed, online = [], []
+    target, matching = module.critic_target, module.matching_loss
+
+    def flat(net):
+        return torch.cat([p.detach().flatten() for p in net.parameters()]).clone()
+
+    def recording_target(data, actor, *rest):
+        fed.append(flat(actor))
+        return target(data, actor, *rest)
+
+    def recording_matching(obs, actor, *rest):
+        online.append(flat(actor))
+        return matching(obs, actor, *rest)
+
+    monkeypatch.setattr(module, "critic_target", recording_target)
+    monkeypatch.setattr(module, "matching_loss", recording_matching)
+    module.main(
+        module.Args(
+            env_id="InvertedPendulum-v5",
+            total_timesteps=150,
+            learning_starts=100,
+            eval_episodes=1,
+            hidden_sizes=(8,),
+            batch_size=8,
+            tau=0.005,
+        )
+    )
+    assert len(fed) == len(online) == 50
+    moved_target, moved_online = (x[-1] - x[0] for x in (fed, online))
+    assert 0 < moved_target.norm() < 0.25 * moved_online.norm()
+    torch.testing.assert_close(fed[0], online[0])  # the target starts as a copy
+
+
+def test_the_evaluation_action(module):
+    """Evaluation acts with no noise: the explicit actor's squashed mean, which is the median of
+    its samples (tanh is monotone); the implicit actor's f(s, z = 0)."""
+    torch.manual_seed(0)
+    box = gym.spaces.Box(np.array([-3.0, 0.0], np.float32), np.array([3.0, 0.5], np.float32))
+    actor, obs = make_actor(module, box=box, latent_dim=2), torch.randn(5, 3)
+    with torch.no_grad():
+        action = actor.deterministic(obs)
+        if is_implicit(module):
+            torch.testing.assert_close(action, actor(obs, torch.zeros(5, 2)))
+        else:
+            samples = actor(obs.unsqueeze(1), torch.randn(5, 40_001, 2))
+            half_range = torch.tensor([3.0, 0.25])
+            median = samples.median(dim=1).values
+            assert ((action - median).abs() / half_range).max() < 0.03  # measured: 0.015
+            assert ((samples.std(dim=1)) / half_range).min() > 0.05  # a real spread to tell apart

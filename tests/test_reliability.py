@@ -287,3 +287,30 @@ def test_capture_video_without_a_renderer_keeps_training(module, tmp_path, monke
     assert [
         step for step, _ in scalars(next((tmp_path / "runs").iterdir()))["eval/episodic_return"]
     ] == [30, 60]
+
+
+def test_a_signal_stops_an_evaluation_that_would_never_end(script, tmp_path):
+    """Evaluation episodes of a billion steps: SIGTERM inside the evaluation still stops the run
+    within seconds, with a checkpoint and the resume command (the evaluation is not logged)."""
+    flags = [
+        "--env-id",
+        "nan_env:EndlessPendulum-v0",
+        "--total-timesteps",
+        2000,
+        "--learning-starts",
+        1000,
+        "--eval-frequency",
+        100,
+        *SMALL,
+    ]
+    process = start_script(script, *flags, cwd=tmp_path)
+    wait_for("runs/*/events.*", tmp_path)
+    time.sleep(5)  # the first 100 random steps take well under a second: now it is evaluating
+    sent = time.time()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert time.time() - sent < 10, "the run took more than 10 s to stop"
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    (checkpoint,) = tmp_path.glob("runs/*/checkpoint.pt")
+    assert load(checkpoint)["step"] == 100
+    assert "eval/episodic_return" not in scalars(checkpoint.parent)

@@ -128,3 +128,16 @@ def test_can_render_says_no_without_a_renderer(capsys):
     )
     assert not run_utils.can_render("NoRenderHere-v0")
     assert "cannot render here (RuntimeError)" in capsys.readouterr().err
+
+
+def test_runs_started_in_the_same_second_never_share_a_folder(tmp_path, monkeypatch):
+    """CleanRL's name {env}__{exp}__{seed}__{unix time}; a clash takes the next free suffix."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run_utils.time, "time", lambda: 1234.5)
+    names = [run_utils.new_run_dir("Pendulum-v1", "exp", 1) for _ in range(3)]
+    assert names == [
+        "Pendulum-v1__exp__1__1234",
+        "Pendulum-v1__exp__1__1234-2",
+        "Pendulum-v1__exp__1__1234-3",
+    ]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == names

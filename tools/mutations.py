@@ -1,0 +1,149 @@
+"""Which tests catch which wrong equation: apply each mutation below to a copy of the repository,
+run the math and reference tests there, and print a Markdown table of the tests that fail. Not
+part of the suite (tests/README.md holds its table); about 2 minutes a mutation on 2 cores.
+
+    python -m tools.mutations                       # every mutation
+    python -m tools.mutations --only fresh-noise    # one, by name"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+from tools import ROOT
+
+SCRIPTS = ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py"]
+TESTS = ["tests/test_math.py", "tests/test_reference.py"]
+# name -> (what it does, [(text in both scripts, its replacement)])
+MUTATIONS = {
+    "no-clamp-margin": (
+        "targets clamped to the box itself, not 0.1 % inside it",
+        [("margin = 1e-3 * (actor.high - actor.low)", "margin = 0 * (actor.high - actor.low)")],
+    ),
+    "heat-std-env-units": (
+        "heat std sqrt(2 lambda eta) in env units (no half-range factor)",
+        [("** 0.5 * (actor.high - actor.low) / 2", "** 0.5")],
+    ),
+    "fresh-noise": (
+        "fresh noise at the re-forward of the matching loss",
+        [
+            (
+                "(actor(obs.unsqueeze(1), noise) - targets)",
+                "(actor(obs.unsqueeze(1), torch.randn_like(noise)) - targets)",
+            )
+        ],
+    ),
+    "online-actor-target": (
+        "the online actor in the critic target",
+        [("target_fn(data, target_actor, qf_target", "target_fn(data, actor, qf_target")],
+    ),
+    "detached-online-copy": (
+        "a detached copy of the online actor in the critic target",
+        [
+            (
+                "target_fn(data, target_actor, qf_target",
+                "target_fn(data, __import__('copy').deepcopy(actor).requires_grad_(False), "
+                "qf_target",
+            )
+        ],
+    ),
+    "sampled-eval-action": (
+        "the evaluation action sampled (noise ~ N(0, I)) instead of noise = 0",
+        [
+            (
+                "return self(x, torch.zeros(x.shape[0], self.noise_dim, device=x.device))",
+                "return self(x, torch.randn(x.shape[0], self.noise_dim, device=x.device))",
+            )
+        ],
+    ),
+    "coupled-no-axes": (
+        "coupled: pair by rank per action dimension, not along the principal axes",
+        [
+            (
+                "axes = torch.linalg.eigh(centred.mT @ centred)[1]",
+                "axes = torch.eye(centred.shape[-1]).expand(centred.shape[0], -1, -1)",
+            )
+        ],
+    ),
+    "coupled-from-actions": (
+        "coupled: each sample moved from itself, not from its heat-noised partner",
+        [("targets = noisy.detach() + args.eta * grad\n", "targets = actions + args.eta * grad\n")],
+    ),
+}
+
+
+def failing_tests(tree, workers):
+    """The node ids of the tests that fail in tree (math and reference tests)."""
+    report = Path(tree) / "report.xml"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *TESTS,
+        "-q",
+        "-n",
+        str(workers),
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+    ]
+    subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=1800)
+    if not report.exists():
+        sys.exit(f"error: pytest wrote no report in {tree}")
+    failed = []
+    for case in ElementTree.parse(report).iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(f"{case.get('classname').split('.')[-1]}::{case.get('name')}")
+    return failed
+
+
+def collapse(test_ids):
+    """One entry per test function, with how many of its parametrised cases failed."""
+    counts = {}
+    for test_id in test_ids:
+        function = test_id.split("[")[0]
+        counts[function] = counts.get(function, 0) + 1
+    return [f"{function} ({n})" if n > 1 else function for function, n in counts.items()]
+
+
+def mutated_copy(tree, replacements):
+    """Copy the tracked files of the repository into tree and apply the replacements."""
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        (Path(tree) / name).parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_file():
+            (Path(tree) / name).write_bytes((ROOT / name).read_bytes())
+    for script in SCRIPTS:
+        text = (Path(tree) / script).read_text()
+        for old, new in replacements:
+            if text.count(old) != 1:
+                sys.exit(f"error: {script} does not hold {old!r} once; update tools/mutations.py")
+            text = text.replace(old, new)
+        (Path(tree) / script).write_text(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="+", choices=list(MUTATIONS), default=list(MUTATIONS))
+    parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers")
+    opts = parser.parse_args()
+    if opts.workers < 1:
+        parser.error("--workers must be at least 1")
+    print("| mutation | what it changes | tests that fail |\n|---|---|---|")
+    for name in [None, *opts.only]:  # None: the code as it is, where every test must pass
+        what, replacements = MUTATIONS[name] if name else ("nothing", [])
+        with tempfile.TemporaryDirectory() as tree:
+            mutated_copy(tree, replacements)
+            failed = failing_tests(tree, opts.workers)
+        caught = "<br>".join(collapse(failed)) if failed else "**none**"
+        print(f"| {name or '(unmutated)'} | {what} | {caught} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
