@@ -76,8 +76,7 @@ def mlp(in_dim, out_dim, hidden_sizes, activation, first_activation=False):
 
 
 class QNetwork(nn.Module):
-    """One critic Q(s, a), for K actions per state. The first layer is split, W_s s + W_a a, so the
-    state part is computed once per state, not K times (1.95x faster on Humanoid: docs/speed.md)."""
+    """A critic Q(s, a) for K actions per state; its first layer split, W_s s + W_a a (speed.md)."""
 
     def __init__(self, obs_dim, act_dim, hidden_sizes, activation):
         super().__init__()
@@ -91,8 +90,7 @@ class QNetwork(nn.Module):
 
 
 class SoftQNetworks(nn.Module):
-    """The twin critics of the double-Q target (App. D.2.2): (Q1, Q2) values, (2, B, K). A plain
-    pair: stacking the two into batched matmuls measured no faster on the CPU (docs/speed.md)."""
+    """The twin critics (App. D.2.2) -> (Q1, Q2), (2, B, K); a plain pair (docs/speed.md)."""
 
     def __init__(self, *sizes):
         super().__init__()
@@ -112,6 +110,9 @@ class Actor(nn.Module):
         self.net = mlp(obs_dim + latent_dim, act_dim, hidden_sizes, activation)
         self.register_buffer("low", torch.tensor(action_space.low, dtype=torch.float32))
         self.register_buffer("high", torch.tensor(action_space.high, dtype=torch.float32))
+        self.register_buffer(
+            "half_range", (self.high - self.low) / 2, persistent=False
+        )  # half-range
 
     def forward(self, x, noise):
         """x: (..., 1 or K, obs_dim), noise: the latents z, (..., K, latent_dim) -> actions
@@ -179,9 +180,8 @@ def heat_step(actions, std, low, high):
 
 
 def heat_noise_std(args, actor):
-    """The heat step's std, sqrt(2 lambda eta) on actions normalised to [-1, 1] (§3.1 eq. 6), so
-    that one lambda means the same on every task: in env units, times the half-range."""
-    return (2 * args.entropy_scale * args.eta) ** 0.5 * (actor.high - actor.low) / 2
+    """§3.1 eq. 6: the heat noise's std, sqrt(2 lambda eta) half-ranges (one lambda, all tasks)."""
+    return (2 * args.entropy_scale * args.eta) ** 0.5 * actor.half_range
 
 
 def critic_target(data, target_actor, qf_target, heat_std, args):
@@ -205,34 +205,36 @@ def rank_coupling(samples, targets):
     return torch.empty_like(targets).scatter_(1, order, targets.sort(dim=1).values)
 
 
-def heat_coupling(samples, noisy):
-    """The heat step as a map of the actor's own samples: the heat-noised samples paired with them
-    rank by rank along the principal axes of each state's samples (the W2-optimal map for a
-    Gaussian convolved with isotropic noise): (B, K, d), (B, K, d) -> (B, K, d)."""
+def heat_coupling(samples, noisy, half):
+    """The heat step as a map of the actor's samples: the heat-noised ones paired with them by rank
+    along the principal axes of each state's normalised samples (W2-optimal for a Gaussian)."""
+    samples, noisy = samples / half, noisy / half
     centred = samples - samples.mean(dim=1, keepdim=True)
     axes = torch.linalg.eigh(centred.mT @ centred)[1]  # (B, d, d), orthonormal columns
-    return rank_coupling(samples @ axes, noisy @ axes) @ axes.mT
+    return rank_coupling(samples @ axes, noisy @ axes) @ axes.mT * half
 
 
 def transport_targets(obs, actor, qf, noise, heat_std, args):
     """Transport and heat step (§3.1-3.2): the actor's K samples per state and where the update
-    moves them, along grad_a Q at heat-noised samples: noise (B, K, .) -> both (B, K, act_dim)."""
+    moves them, along grad_a Q at heat-noised samples: noise (B, K, .) -> both (B, K, act_dim). As
+    the heat noise, all is in actions normalised to [-1, 1]: one eta and lambda for every task."""
     with torch.no_grad():
         actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
         noisy = heat_step(actions, heat_std, actor.low, actor.high)
         if args.matching == "coupled":  # the heat step as a map of each sample
-            noisy = heat_coupling(actions, noisy).clamp(actor.low, actor.high)
+            noisy = heat_coupling(actions, noisy, actor.half_range).clamp(actor.low, actor.high)
     noisy.requires_grad_(True)
     with torch.autocast(obs.device.type, torch.bfloat16, enabled=args.autocast == "bf16"):
         q = qf(obs, noisy)  # (2, B, K)
         q = q[0] if args.single_q else q.min(dim=0).values
     (grad,) = torch.autograd.grad(q.sum(), noisy)  # the action gradient only
+    step = args.eta * actor.half_range**2  # eta grad_u Q in u = a / half, in env units
     if args.matching == "pointwise":  # each sample onto its own moved copy
-        targets = actions + args.eta * grad
+        targets = actions + step * grad
     elif args.matching == "coupled":  # each heat-noised sample onto its own moved copy
-        targets = noisy.detach() + args.eta * grad
+        targets = noisy.detach() + step * grad
     else:  # "rank": moving, then pairing by rank, unfolds an overshooting step into an expansion
-        targets = rank_coupling(actions, noisy.detach() + args.eta * grad)
+        targets = rank_coupling(actions, noisy.detach() + step * grad)
     margin = 1e-3 * (actor.high - actor.low)  # tanh can't reach the box edge: keep targets inside
     return actions, targets.clamp(actor.low + margin, actor.high - margin)
 
@@ -242,7 +244,7 @@ def matching_loss(obs, actor, qf, heat_std, args):
     re-forwarding the SAME noise. Returns the loss and the samples."""
     noise = torch.randn(obs.shape[0], args.num_action_samples, actor.noise_dim, device=obs.device)
     actions, targets = transport_targets(obs, actor, qf, noise, heat_std, args)
-    loss = (actor(obs.unsqueeze(1), noise) - targets).pow(2).sum(-1).mean()
+    loss = ((actor(obs.unsqueeze(1), noise) - targets) / actor.half_range).pow(2).sum(-1).mean()
     return loss, actions
 
 
@@ -260,12 +262,12 @@ def knn_entropy(x):
 
 
 def entropy_estimate(obs, actor, num_samples, heat_std):
-    """Entropy of the actor's policy convolved with the heat noise (before clipping to the box),
-    from num_samples samples per state: obs (N, obs_dim) -> (N,)."""
+    """Entropy of the actor's policy convolved with the heat noise (before clipping to the box), in
+    actions normalised to [-1, 1], from num_samples samples per state: obs (N, obs_dim) -> (N,)."""
     with torch.no_grad():
         noise = torch.randn(obs.shape[0], num_samples, actor.noise_dim, device=obs.device)
         samples = actor(obs.unsqueeze(1), noise)
-        return knn_entropy(samples + heat_std * torch.randn_like(samples))
+        return knn_entropy((samples + heat_std * torch.randn_like(samples)) / actor.half_range)
 
 
 def polyak_update(target, online, tau):
@@ -276,16 +278,14 @@ def polyak_update(target, online, tau):
 
 
 def policy_charts(actor, obs, samples, heat_std, entropy_samples):
-    """How stochastic the policy is, in units of the action half-range: the actor's own spread,
-    the executed policy's (heat noise added, clipped), the entropy estimate, and the share of
-    samples within 2 % of the half-range from the box edge."""
-    half_range = (actor.high - actor.low) / 2
+    """How stochastic the policy is, in half-ranges: the actor's own spread, the executed one (heat
+    noise added, clipped), the entropy estimate, the share within 2 % of the box's edge."""
     executed = heat_step(samples, heat_std, actor.low, actor.high)
-    edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * half_range
+    edge = torch.minimum(samples - actor.low, actor.high - samples) < 0.02 * actor.half_range
     entropy = entropy_estimate(obs, actor, entropy_samples, heat_std)
     return {
-        "charts/action_std": (samples.std(dim=1) / half_range).mean(),
-        "charts/executed_action_std": (executed.std(dim=1) / half_range).mean(),
+        "charts/action_std": (samples.std(dim=1) / actor.half_range).mean(),
+        "charts/executed_action_std": (executed.std(dim=1) / actor.half_range).mean(),
         "charts/entropy_estimate": entropy.mean(),
         "charts/action_edge_frac": edge.float().mean(),
     }

@@ -24,7 +24,7 @@ MUTATIONS = {
     ),
     "heat-std-env-units": (
         "heat std sqrt(2 lambda eta) in env units (no half-range factor)",
-        [("** 0.5 * (actor.high - actor.low) / 2", "** 0.5")],
+        [("** 0.5 * actor.half_range", "** 0.5")],
     ),
     "fresh-noise": (
         "fresh noise at the re-forward of the matching loss",
@@ -69,7 +69,7 @@ MUTATIONS = {
     ),
     "coupled-from-actions": (
         "coupled: each sample moved from itself, not from its heat-noised partner",
-        [("targets = noisy.detach() + args.eta * grad\n", "targets = actions + args.eta * grad\n")],
+        [("targets = noisy.detach() + step * grad\n", "targets = actions + step * grad\n")],
     ),
 }
 

@@ -224,7 +224,7 @@ class SpreadActor(torch.nn.Module):
 
     def __init__(self, K):
         super().__init__()
-        self.low, self.high = -torch.ones(2), torch.ones(2)
+        self.low, self.high, self.half_range = -torch.ones(2), torch.ones(2), torch.ones(2)
         self.noise = torch.randn(256, K, 2)
 
     def forward(self, obs, noise):
