@@ -42,7 +42,8 @@ die() { echo "error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --scripts|--env-ids|--tag|--start-seed|--num-seeds|--out|--workers|--partition|--time|--cpus|--gpus|--task)
-      [ $# -ge 2 ] || die "$1 needs a value (bash benchmark.sh --help)" ;;
+      [ $# -ge 2 ] || die "$1 needs a value (bash benchmark.sh --help)"
+      [[ $2 != --* ]] || die "$1 needs a value, got the option $2 (bash benchmark.sh --help)" ;;
   esac
   case "$1" in
     --scripts) SCRIPTS=$2; shift 2 ;;
@@ -71,6 +72,9 @@ done
 for n in NUM_SEEDS WORKERS CPUS; do
   [ "${!n}" -ge 1 ] || die "--$(echo "$n" | tr A-Z_ a-z-) must be at least 1, got ${!n}"
 done
+[ "$NUM_SEEDS" -le 1000 ] || die "--num-seeds must be at most 1000, got $NUM_SEEDS"
+[ $((START_SEED + NUM_SEEDS)) -le 4294000000 ] || die "--start-seed must leave the seeds below 2^32, got $START_SEED"
+[[ $TAG =~ ^[A-Za-z0-9._+-]*$ ]] || die "--tag '$TAG' must be letters, digits and . _ + - only (it names folders)"
 [ -n "${SCRIPTS// /}" ] || die "--scripts is empty; name a script, sac or ppo"
 [ -n "${ENV_IDS// /}" ] || die "--env-ids is empty; name at least one env id"
 [ -n "${OUT// /}" ] || die "--out is empty"

@@ -30,7 +30,10 @@ of its runs reached. Writes to the grid's folder:
 
 import argparse
 import csv
+import math
+import os
 import sys
+import tempfile
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -67,6 +70,20 @@ def warn(message):
     print(f"warning: {message}", file=sys.stderr)
 
 
+def finite_runs(runs):
+    """Refuse evaluations that are not finite numbers, naming the run: the statistics and the
+    figures cannot use them."""
+    for (env_id, algo), seeds in runs.items():
+        for evals, _, seed in seeds:
+            bad = [step for step, value in evals.items() if not math.isfinite(value)]
+            if bad:
+                sys.exit(
+                    f"error: {algo} on {env_id} seed {seed} has a non-finite evaluation at "
+                    f"step {bad[0]}; rerun or drop that run"
+                )
+    return runs
+
+
 def collect(out):
     """Every finished run under out; a broken or foreign one is skipped with a warning."""
     runs = defaultdict(list)  # (env, algo) -> [(evals, train, seed)]
@@ -101,9 +118,14 @@ def read_evaluations(path):
             reader = csv.DictReader(f)
             if not set(COLUMNS) <= set(reader.fieldnames or []):
                 raise KeyError("columns")
-            for row in reader:
+            for line, row in enumerate(reader, start=2):
                 key = (row["task"], row["algorithm"], int(row["seed"]))
                 runs[key][int(row["step"])] = float(row["eval_return"])
+                if not math.isfinite(runs[key][int(row["step"])]):
+                    sys.exit(
+                        f"error: --include {path}: line {line} has a non-finite return "
+                        f"({row['eval_return']}); fix or drop that row"
+                    )
     except OSError as error:
         sys.exit(f"error: --include {path}: {error.strerror}")
     except (KeyError, ValueError, TypeError):
@@ -333,7 +355,7 @@ def main(out, include=(), algorithms=None, prefix="", against=None):
         sys.exit(f"error: {out} is not a folder of benchmark runs (benchmark.sh --out)")
     if "/" in prefix or prefix in (".", ".."):
         sys.exit(f"error: --prefix {prefix!r} must be a plain file-name prefix, without /")
-    runs = add_included(collect(out), include)
+    runs = finite_runs(add_included(collect(out), include))
     if algorithms:
         runs = {key: seeds for key, seeds in runs.items() if key[1] in algorithms}
     if not runs:
@@ -356,8 +378,11 @@ def main(out, include=(), algorithms=None, prefix="", against=None):
     names = ["results.md", "results.csv", "evaluations.csv", "learning_curves.png", "aggregate.png"]
     names = names if aggregate else names[:-1]  # no aggregate without an algorithm on every task
     written = [Path(out, prefix + name) for name in names]
-    try:
-        write(out, rows, runs, text, curves, scores, aggregate, written)
+    try:  # all files or none: written into a temporary folder, then moved into place
+        with tempfile.TemporaryDirectory(dir=out, prefix=".report-") as tmp:
+            write(out, rows, runs, text, curves, scores, aggregate, [Path(tmp, n) for n in names])
+            for name, path in zip(names, written):
+                os.replace(Path(tmp, name), path)
     except OSError as error:
         sys.exit(
             f"error: cannot write the report in {out} ({error.strerror}); pass a writable folder"

@@ -233,20 +233,30 @@ def check_memory(args, obs_dim, act_dim):
     batch, k = getattr(args, "batch_size", 0), getattr(args, "num_action_samples", 0)
     entropy = getattr(args, "entropy_samples", 0)
     update = 4 * batch * (24 * k * (sum(hidden) + obs_dim + act_dim) + entropy**2 * act_dim)
-    try:
-        pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
+    available = free_memory()
+    if available is None:
         return
     for what, size, flags in [
         ("the replay buffer", buffer, "--buffer-size"),
         ("one update", update, "--batch-size or --num-action-samples"),
         ("the buffer and one update", buffer + update, "--buffer-size"),
     ]:
-        if size > pages:
+        if size > available:
             fail(
-                f"{what} needs about {size / 2**30:.1f} GiB, more than the {pages / 2**30:.1f} "
+                f"{what} needs about {size / 2**30:.1f} GiB, more than the {available / 2**30:.1f} "
                 f"GiB free; lower {flags}"
             )
+
+
+def free_memory():
+    """Bytes of memory available now (Linux's MemAvailable: free plus reclaimable cache), or None
+    where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def seed_everything(seed, torch_deterministic):
@@ -576,7 +586,7 @@ class Run:
             self.checkpoint[k] for k in ("step", "next_eval", "last_eval")
         )
         if self.last_eval is not None and self.last_eval[0] == step:  # purge_step dropped it
-            self.writer.add_scalar("eval/episodic_return", self.last_eval[1], step)
+            self.scalar("eval/episodic_return", self.last_eval[1], step)
         return step
 
     def log_episodes(self, infos, step):
@@ -584,9 +594,25 @@ class Run:
         if "final_info" in infos:
             done, episodes = infos["final_info"]["_episode"], infos["final_info"]["episode"]
             for ret, length in zip(episodes["r"][done], episodes["l"][done]):
-                self.writer.add_scalar("charts/episodic_return", ret, step)
-                self.writer.add_scalar("charts/episodic_length", length, step)
+                self.scalar("charts/episodic_return", ret, step)
+                self.scalar("charts/episodic_length", length, step)
                 self.last_return = float(ret)
+            if time.time() - self.last_print > 10:  # progress in the warm-up too
+                self.last_print = time.time()
+                print(f"step={step} last_return={self.last_return:.1f}", flush=True)
+
+    def scalar(self, tag, value, step):
+        """writer.add_scalar; a failed write (a full disk: TensorBoard's writer thread re-raises its
+        error here) ends the run in one line, keeping the last checkpoint."""
+        try:
+            self.writer.add_scalar(tag, value, step)
+        except Exception as error:
+            kept = self.path if os.path.exists(self.path) else "none written yet"
+            reason = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:80]}"
+            fail(
+                f"cannot write the TensorBoard log in runs/{self.name} ({reason}); free disk "
+                f"space or fix permissions; last checkpoint: {kept}"
+            )
 
     def guard(self, losses, step):
         """Remember the first step at which each loss (name -> 0-d tensor) became non-finite,
@@ -616,9 +642,9 @@ class Run:
         keep_freed_memory(release=True)
         self.stop_if_nonfinite()
         for tag, value in scalars.items():
-            self.writer.add_scalar(tag, value.item() if torch.is_tensor(value) else value, step)
+            self.scalar(tag, value.item() if torch.is_tensor(value) else value, step)
         sps = int((step - self.sps_step) / (time.time() - self.sps_time))
-        self.writer.add_scalar("charts/SPS", sps, step)
+        self.scalar("charts/SPS", sps, step)
         self.sps_time, self.sps_step = time.time(), step
         if time.time() - self.last_print > 10:
             self.last_print = time.time()
@@ -649,7 +675,7 @@ class Run:
             return  # evaluates again
         self.next_eval += args.eval_frequency
         self.last_eval = (done_steps, mean)
-        self.writer.add_scalar("eval/episodic_return", mean, done_steps)
+        self.scalar("eval/episodic_return", mean, done_steps)
         print(f"step={done_steps} eval/episodic_return={mean:.1f}")
         if args.track and self.video_folder:
             self.upload_videos(done_steps)

@@ -194,6 +194,7 @@ def finished_folder(out):
     writer.close()
     (run / "done").touch()
     (out / "results.md").write_text("an earlier report\n")
+    (out / "nan.csv").write_text("task,algorithm,seed,step,eval_return\nT-v0,a,1,100,nan\n")
     return out
 
 
@@ -208,12 +209,18 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
     (BENCHMARK + ["--out", "{out}", "--env-ids"], "--env-ids needs a value"),
     (BENCHMARK + ["--out", "/proc/forbidden"], "cannot create --out"),
     (BENCHMARK + ["--out", "{out}", "--frobnicate"], "unknown option --frobnicate"),
+    (BENCHMARK + ["--out", "--dry-run"], "--out needs a value, got the option --dry-run"),
+    (BENCHMARK + ["--out", "{out}", "--num-seeds", "100000", "--dry-run"], "at most 1000"),
+    (BENCHMARK + ["--out", "{out}", "--tag", "a/b"], "--tag 'a/b' must be letters"),
+    (BENCHMARK + ["--out", "{out}", "--start-seed", "4294967296"], "--start-seed must leave"),
     (REPORT + ["{out}/missing"], "is not a folder of benchmark runs"),
     (REPORT + ["{out}/results.md"], "is not a folder of benchmark runs"),
     (REPORT + ["{out}", "--prefix", "a/b"], "--prefix 'a/b' must be a plain"),
     (REPORT + ["{out}", "--against", "sac"], "--against sac: not an algorithm of this report"),
     (REPORT + ["{out}", "--include", "{out}/missing.csv"], "No such file"),
     (REPORT + ["{out}", "--include", "{out}/results.md"], "not an evaluations.csv"),
+    (REPORT + ["{out}", "--include", "{out}/nan.csv"], "line 2 has a non-finite return"),
+    ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--seed", "-1"], "--seed"),
     (
         [sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--ent-coef", "-5"],
         "--ent-coef must be >= 0",
@@ -283,3 +290,41 @@ def test_report_skips_a_corrupt_run_and_reports_the_rest(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"warning: skipping {corrupt}" in result.stderr
     assert "| InvertedPendulum-v5 | wppg | 200.0 [" in (out / "results.md").read_text()
+
+
+def test_a_failed_log_write_ends_the_run_in_one_line(module, tmp_path, monkeypatch):
+    """A full disk while logging: TensorBoard's writer raises from add_scalar; the run ends with
+    one line that names the folder and the last checkpoint (none yet here)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def full_disk(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) > 3:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", full_disk)
+    flags = [
+        "--env-id",
+        "InvertedPendulum-v5",
+        "--total-timesteps",
+        "300",
+        "--learning-starts",
+        "100",
+        "--eval-episodes",
+        "1",
+        "--hidden-sizes",
+        "8",
+        "--batch-size",
+        "8",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(tyro.cli(module.Args, args=flags))
+    message = exit_info.value.code
+    assert (
+        message.startswith("error: cannot write the TensorBoard log in runs/")
+        and "\n" not in message
+    )
+    assert "No space left on device" in message and "last checkpoint: none written yet" in message

@@ -73,9 +73,9 @@ def splitting_fixed_point(curvature, lam, eta):
     return sigma
 
 
-def train_on_toy(module, actor, q, matching, K, updates, lr, eta=0.1, heat_std=0.01):
+def train_on_toy(module, actor, q, matching, K, updates, lr, eta=0.1, heat_std=0.01, lam=1e-4):
     """Repeated actor updates on one state (a batch of 16 copies); returns the last samples."""
-    args = module.Args(eta=eta, num_action_samples=K, matching=matching)
+    args = module.Args(eta=eta, num_action_samples=K, matching=matching, entropy_scale=lam)
     obs, optimizer = torch.ones(16, 3), torch.optim.Adam(actor.parameters(), lr=lr)
     samples = None  # no update, no samples
     for _ in range(updates):

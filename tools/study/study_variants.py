@@ -14,7 +14,15 @@ functions replaced; everything else, flags included, is the script's.
                   instead of the paper's Polyak target actor (App. D.2.2)
   sac-actor       SAC's actor loss, mean_k [lambda log pi(a_k|s) - min Q(s, a_k)] over K
                   reparameterised samples, in place of action-gradient matching (the heat noise
-                  then only acts when sampling: pass a tiny --eta to remove it)"""
+                  then only acts when sampling: pass a tiny --eta to remove it)
+  closed-form-heat
+                  the heat step in closed form, accumulated in the actor (docs/heat_step.md): the K
+                  samples of each state are moved along grad_a Q (at the samples themselves), then
+                  widened along their principal axes so that their covariance grows by
+                  2 lambda eta I, the convolution N(m, C) * N(0, 2 lambda eta I) = N(m, C +
+                  2 lambda eta I), all in actions normalised to [-1, 1]; the actor is regressed
+                  onto them (same noise). No noise is added when acting or in the critic target:
+                  the actor's own spread carries the heat. Works for either actor."""
 
 import argparse
 import math
@@ -106,6 +114,42 @@ def entropy_reward(lam, num_samples, eta):
     return ReplayBuffer
 
 
+def closed_form_heat(moved, heat_var, half_range):
+    """The heat step as the W2-optimal map of each state's K samples onto a Gaussian convolved with
+    N(0, heat_var I): deviations from the mean scaled along the principal axes by
+    sqrt(1 + heat_var / variance). In actions normalised to [-1, 1]: (B, K, d) -> (B, K, d)."""
+    u = moved / half_range
+    mean = u.mean(dim=1, keepdim=True)
+    var, axes = torch.linalg.eigh((u - mean).mT @ (u - mean) / (u.shape[1] - 1))
+    scale = (1 + heat_var / var.clamp_min(1e-12)).sqrt().unsqueeze(1)  # (B, 1, d)
+    return (mean + (((u - mean) @ axes) * scale) @ axes.mT) * half_range
+
+
+def closed_form_transport(obs, actor, qf, noise, heat_std, args):
+    """transport_targets with the heat step in closed form: move each sample along grad_a Q at
+    itself (eta in half-ranges, as the script), then widen them (closed_form_heat)."""
+    with torch.no_grad():
+        actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
+    at = actions.clone().requires_grad_(True)
+    q = qf(obs, at)
+    q = q[0] if args.single_q else q.min(dim=0).values
+    (grad,) = torch.autograd.grad(q.sum(), at)
+    moved = actions + args.eta * actor.half_range**2 * grad
+    targets = closed_form_heat(moved, 2 * args.entropy_scale * args.eta, actor.half_range)
+    margin = 1e-3 * (actor.high - actor.low)
+    return actions, targets.clamp(actor.low + margin, actor.high - margin)
+
+
+def no_added_noise(args, actor):
+    """heat_noise_std for closed-form-heat: the actor's samples already carry the heat."""
+    return torch.zeros_like(actor.half_range)
+
+
+def use_closed_form_heat(module):
+    """Patch a script module (either actor) to the closed-form heat step."""
+    module.transport_targets, module.heat_noise_std = closed_form_transport, no_added_noise
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -114,7 +158,7 @@ def main():
         "--variants",
         nargs="+",
         required=True,
-        choices=["soft-target", "entropy-reward", "sac-actor", "online-actor"],
+        choices=["soft-target", "entropy-reward", "sac-actor", "online-actor", "closed-form-heat"],
     )
     opts, rest = parser.parse_known_args()
     args = tyro.cli(wppg.Args, args=[a for a in rest if a != "--"])
@@ -128,6 +172,8 @@ def main():
         wppg.critic_target = online_actor_target(wppg.critic_target)
     if "entropy-reward" in opts.variants:
         wppg.ReplayBuffer = entropy_reward(lam, args.entropy_samples, args.eta)
+    if "closed-form-heat" in opts.variants:
+        use_closed_form_heat(wppg)
     args.exp_name = "wppg_" + "+".join(opts.variants)
     wppg.main(args)
 
