@@ -49,9 +49,8 @@ from rliable import metrics, plot_utils  # noqa: E402
 import run_utils  # noqa: E402
 
 REPS = 5000  # bootstrap resamples
-warnings.filterwarnings(
-    "ignore", "random_state is deprecated", FutureWarning
-)  # rliable 1.2 passes it to arch
+# rliable 1.2 passes random_state to arch, which warns
+warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
 
 
 def read_run(run_folder):

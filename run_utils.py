@@ -350,7 +350,9 @@ def load_saved_model(args, script, build_actor, device):
     makes an empty one), evaluated on the saved model's env with the seeds of training's
     evaluations. Returns the mean return."""
     try:
-        saved_model = torch.load(args.load_model, map_location=device)
+        with warnings.catch_warnings():  # torch warns of a checkpoint's pickle protocol first
+            warnings.simplefilter("ignore")
+            saved_model = torch.load(args.load_model, map_location=device)
         saved, owner = saved_model["args"], saved_model.get("script", script)
     except Exception as error:  # a checkpoint, a corrupt file, not a torch file
         fail(

@@ -112,9 +112,7 @@ class Actor(nn.Module):
         self.net = mlp(obs_dim, 2 * act_dim, hidden_sizes, activation)
         self.register_buffer("low", torch.tensor(action_space.low, dtype=torch.float32))
         self.register_buffer("high", torch.tensor(action_space.high, dtype=torch.float32))
-        self.register_buffer(
-            "half_range", (self.high - self.low) / 2, persistent=False
-        )  # half-range
+        self.register_buffer("half_range", (self.high - self.low) / 2, persistent=False)
 
     def forward(self, x, noise):
         """x: (..., 1 or K, obs_dim), noise: (..., K, act_dim) -> actions (..., K, act_dim) in

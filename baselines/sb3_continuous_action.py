@@ -121,9 +121,8 @@ class LogLikeWPPG(BaseCallback):
         if step >= self.next_eval or step >= args.total_timesteps:
             self.next_eval += args.eval_frequency
             self.eval_at(step)
-        return (
-            step < args.total_timesteps
-        )  # PPO collects whole rollouts: stop at the budget, as the scripts do
+        # PPO collects whole rollouts: stop at the budget, as the scripts do
+        return step < args.total_timesteps
 
     def eval_at(self, step):
         args, policy = self.args, deterministic_policy(self.model)

@@ -328,3 +328,12 @@ def test_a_failed_log_write_ends_the_run_in_one_line(module, tmp_path, monkeypat
         and "\n" not in message
     )
     assert "No space left on device" in message and "last checkpoint: none written yet" in message
+
+
+def test_loading_a_checkpoint_as_a_model_prints_one_line(script, finished_runs, tmp_path):
+    """--load-model with a checkpoint: the one-line error alone (torch's pickle-protocol warning
+    came first)."""
+    checkpoint, _ = finished_runs[script]
+    result = run_script(script, "--load-model", checkpoint, cwd=tmp_path)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "not a model saved by --save-model" in result.stderr

@@ -159,9 +159,8 @@ def test_report_includes_an_earlier_reports_evaluations(tmp_path):
         before[k] for k in ["iqm", "ci_low", "ci_high", "auc_iqm"]
     ]
     assert rows["a"]["last10_train"] == "nan"  # an included run keeps no training returns
-    assert float(rows["b"]["last10_train"]) == pytest.approx(
-        4.0
-    )  # fake_run logs 1 and 7 as training returns
+    # fake_run logs 1 and 7 as training returns
+    assert float(rows["b"]["last10_train"]) == pytest.approx(4.0)
     assert (
         "| Task-v0 | a | 30.0 [" in (second / "results.md").read_text()
         and "| n/a | 5 | 2,000 |" in (second / "results.md").read_text()

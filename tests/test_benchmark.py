@@ -61,9 +61,8 @@ def test_tiny_grid_table_and_figure(tmp_path):
         "--out", tmp_path, "--env-ids", ENVS, "--num-seeds", 2, "--workers", 2, "--", *TINY
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = (
-        (tmp_path / "results.md").read_text().split("\n\n")[0].splitlines()[2:]
-    )  # the per-task table
+    per_task_table = (tmp_path / "results.md").read_text().split("\n\n")[0]
+    rows = per_task_table.splitlines()[2:]
     assert [row.split(" | ")[:2] for row in rows] == [
         ["| Hopper-v5", "wppg"],
         ["| Hopper-v5", "wppg_implicit"],

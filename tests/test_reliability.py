@@ -122,9 +122,8 @@ def test_kill_during_checkpoint_writes_never_corrupts_it(script, tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert process.returncode == -signal.SIGKILL  # killed, not finished
-        assert (
-            load(first)["step"] > 1
-        )  # still written every step after the first: later writes were under way
+        # still written every step after the first: later writes were under way
+        assert load(first)["step"] > 1
 
 
 def test_nan_stops_with_message_and_keeps_last_good_checkpoint(script, tmp_path):
@@ -233,9 +232,8 @@ def test_two_envs_with_an_odd_learning_starts_train_the_actor(script, tmp_path):
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     logged = scalars(run_dir)
-    assert all(
-        value > 0 for _, value in logged["losses/actor_loss"]
-    )  # the actor trained from the first log on
+    # the actor trained from the first log on
+    assert all(value > 0 for _, value in logged["losses/actor_loss"])
     assert "charts/action_std" in logged
 
 

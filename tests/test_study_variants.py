@@ -80,9 +80,8 @@ def test_online_actor_target_uses_the_first_actor_built():
 
     with_online = target_from(target, variants.online_actor_target(variants.wppg.critic_target))
     assert torch.equal(with_online, target_from(online, variants.wppg.critic_target))
-    assert not torch.allclose(
-        with_online, target_from(target, variants.wppg.critic_target)
-    )  # other weights
+    other_weights = target_from(target, variants.wppg.critic_target)
+    assert not torch.allclose(with_online, other_weights)
 
 
 def test_solved_counts_and_fisher_test(tmp_path):
@@ -124,9 +123,8 @@ def test_solved_counts_and_fisher_test(tmp_path):
     # 100, 50, 5 / 210;
     # two-sided: every table as unlikely as the observed k = 3, i.e. k = 0, 1, 3, 4 (k = 4 of 6 at
     # any evaluation alike)
-    assert (
-        "a 3/5 against b 1/5 at the end: Fisher exact p = 0.524" in result.stdout
-    )  # (5 + 50 + 50 + 5) / 210
+    # (5 + 50 + 50 + 5) / 210
+    assert "a 3/5 against b 1/5 at the end: Fisher exact p = 0.524" in result.stdout
     assert "a 4/5 against b 2/5 at any evaluation: Fisher exact p = 0.524" in result.stdout
 
 

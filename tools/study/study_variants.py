@@ -52,9 +52,8 @@ def sample_with_log_prob(actor, obs, noise):
     u = mean + log_std.exp() * noise
     actions = actor.low + (actor.high - actor.low) * (torch.tanh(u) + 1) / 2
     log_gauss = -0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
-    log_jacobian = torch.log(
-        (actor.high - actor.low) / 2 * (1 - torch.tanh(u).pow(2)) + 1e-6
-    )  # da/du
+    da_du = (actor.high - actor.low) / 2 * (1 - torch.tanh(u).pow(2))
+    log_jacobian = torch.log(da_du + 1e-6)
     return actions, (log_gauss - log_jacobian).sum(-1)
 
 
