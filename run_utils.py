@@ -454,7 +454,13 @@ def init_wandb(args, name, run_id):
             "logging offline; upload later: wandb sync wandb/offline-run-*"
         )
         wandb.teardown()  # drop the half-started online run before the offline one
-        wandb.init(**kwargs, mode="offline")
+        try:
+            wandb.init(**kwargs, mode="offline")
+        except Exception as error:  # an unwritable wandb/ folder, a full disk
+            fail(
+                f"W&B cannot log offline either ({type(error).__name__}: "
+                f"{(str(error).splitlines() or [''])[0][:80]}); fix ./wandb or drop --track"
+            )
 
 
 # ------------------------------------------------------------------------------------------------

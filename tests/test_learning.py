@@ -6,7 +6,7 @@ steps pointwise evaluated 2,043 to 9,360 (5 seeds) and rank 359 to 379 (2 seeds)
 variant, SAC included, passed 600. Rank must fail the same check, so every run shows that the check
 can fail. The two runs go side by side, one core each."""
 
-from conftest import only_run_dir, scalars, start_script
+from conftest import only_run_dir, run_script, scalars, start_script
 
 STEPS, THRESHOLD = 10_000, 1_000
 
@@ -44,3 +44,29 @@ def test_default_learns_inverted_double_pendulum_where_rank_does_not(tmp_path):
             process.kill()
     assert final["pointwise"] > THRESHOLD, f"pointwise: evaluation return {final['pointwise']:.0f}"
     assert final["rank"] < THRESHOLD, f"rank learned ({final['rank']:.0f}): the check cannot fail"
+
+
+def test_at_the_defaults_the_actors_own_spread_collapses(script, tmp_path):
+    """What the README says the default is: a deterministic policy gradient. After 1,000 updates
+    on InvertedPendulum-v5 the actor's own spread (charts/action_std, in half-ranges, the mean of
+    the last five logs) lies in [0.002, 0.03]; measured 0.0074 (WPPG: its sigma floor, e^-5) and
+    0.0070 (WPPG-I), seed 1. A default whose actor keeps a real spread leaves the band upwards; WPPG
+    without its sigma floor, downwards."""
+    flags = [
+        "--env-id",
+        "InvertedPendulum-v5",
+        "--total-timesteps",
+        2000,
+        "--learning-starts",
+        1000,
+        "--eval-frequency",
+        100_000,
+        "--eval-episodes",
+        1,
+        "--log-frequency",
+        100,
+    ]
+    result = run_script(script, *flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    spread = [value for _, value in scalars(only_run_dir(tmp_path))["charts/action_std"][-5:]]
+    assert 0.002 <= sum(spread) / 5 <= 0.03, spread

@@ -312,3 +312,17 @@ def test_a_signal_stops_an_evaluation_that_would_never_end(script, tmp_path):
     (checkpoint,) = tmp_path.glob("runs/*/checkpoint.pt")
     assert load(checkpoint)["step"] == 100
     assert "eval/episodic_return" not in scalars(checkpoint.parent)
+
+
+def test_resume_auto_leaves_a_finished_run_as_it_is(script, tmp_path):
+    """--resume auto on a run that reached its budget says so, exits 0 and changes no file; the
+    exp-name's space is quoted in the printed command, so pasting it works."""
+    flags = [*PENDULUM, "--total-timesteps", 150, "--exp-name", "my run", "--save-model"]
+    first = run_script(script, *flags, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "--load-model 'runs/" in first.stdout  # the path holds a space: quoted
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    again = run_script(script, *flags, "--resume", "auto", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "this run finished at step 150; nothing to do" in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
