@@ -71,6 +71,19 @@ def make_actor(module, obs_dim=3, box=None, hidden=(32, 32), activation="relu", 
     return module.Actor(obs_dim, box, hidden, activation, *extra)
 
 
+def run_small(module, **flags):
+    """module.main in this process on a tiny run: InvertedPendulum-v5, learning from step 100,
+    (8,) networks, batch 8, one evaluation episode; flags override."""
+    defaults = dict(
+        env_id="InvertedPendulum-v5",
+        learning_starts=100,
+        eval_episodes=1,
+        hidden_sizes=(8,),
+        batch_size=8,
+    )
+    return module.main(module.Args(**{**defaults, **flags}))
+
+
 def script_env(**extra):
     """The environment the tests run scripts in: W&B offline, one thread, headless rendering."""
     return {

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import MODULES, SCRIPTS, is_implicit, make_actor, plain_q
+from conftest import MODULES, SCRIPTS, is_implicit, make_actor, plain_q, run_small
 
 import run_utils
 from tools.study.heat_toys import (
@@ -212,18 +212,7 @@ def test_heat_std_is_sqrt_2_lambda_eta_of_the_half_range(module, monkeypatch, tm
         return heat_step(actions, std, low, high)
 
     monkeypatch.setattr(module, "heat_step", recording_heat_step)
-    flags = dict(
-        env_id="InvertedPendulum-v5",
-        total_timesteps=120,
-        learning_starts=100,
-        eval_episodes=1,
-        hidden_sizes=(8,),
-        num_action_samples=2,
-        batch_size=8,
-        entropy_scale=0.02,
-        eta=0.05,
-    )
-    module.main(module.Args(**flags))
+    run_small(module, total_timesteps=120, num_action_samples=2, entropy_scale=0.02, eta=0.05)
     want = torch.tensor([(2 * 0.02 * 0.05) ** 0.5 * 3.0])
     assert seen and all(torch.allclose(std, want, rtol=1e-6, atol=0) for std in seen)
 
@@ -245,16 +234,7 @@ def test_critic_target_is_fed_the_target_actor(module, monkeypatch, tmp_path):
         return target(data, actor, *rest)
 
     monkeypatch.setattr(module, "critic_target", recording_target)
-    module.main(
-        module.Args(
-            env_id="InvertedPendulum-v5",
-            total_timesteps=110,
-            learning_starts=100,
-            eval_episodes=1,
-            hidden_sizes=(8,),
-            batch_size=8,
-        )
-    )
+    run_small(module, total_timesteps=110)
     assert len(fed) == 10
     assert all(not p.requires_grad for actor in fed for p in actor.parameters())  # Polyak's only
 
@@ -393,16 +373,7 @@ def test_wppg_i_stores_reward_plus_lambda_entropy(monkeypatch, tmp_path):
 
     monkeypatch.setattr(wppg_i, "entropy_estimate", recording_estimate)
     monkeypatch.setattr(wppg_i.ReplayBuffer, "add", recording_add)
-    wppg_i.main(
-        wppg_i.Args(
-            env_id="ConstantReward-v0",
-            total_timesteps=40,
-            learning_starts=100,
-            eval_episodes=1,
-            hidden_sizes=(8,),
-            entropy_scale=0.5,
-        )
-    )
+    run_small(wppg_i, env_id="ConstantReward-v0", total_timesteps=40, entropy_scale=0.5)
     assert len(stored) == len(entropies) == 40
     assert stored == pytest.approx([1.0 + 0.5 * h for h in entropies], abs=1e-6)
     assert len(set(entropies)) > 1  # a real estimate per state, not a constant
@@ -498,17 +469,7 @@ def test_the_critic_target_samples_the_slow_polyak_actor(module, monkeypatch, tm
 
     monkeypatch.setattr(module, "critic_target", recording_target)
     monkeypatch.setattr(module, "matching_loss", recording_matching)
-    module.main(
-        module.Args(
-            env_id="InvertedPendulum-v5",
-            total_timesteps=150,
-            learning_starts=100,
-            eval_episodes=1,
-            hidden_sizes=(8,),
-            batch_size=8,
-            tau=0.005,
-        )
-    )
+    run_small(module, total_timesteps=150, tau=0.005)
     assert len(fed) == len(online) == 50
     moved_target, moved_online = (x[-1] - x[0] for x in (fed, online))
     assert 0 < moved_target.norm() < 0.25 * moved_online.norm()
