@@ -30,7 +30,9 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-CHECKPOINT_FORMAT = 2  # 1: written before run_utils.py existed; refused with one line
+CHECKPOINT_FORMAT = (
+    3  # 1: before run_utils.py; 2: the stacked critic; older ones are refused in one line
+)
 
 
 @dataclass
