@@ -160,7 +160,10 @@ def check_args(args):
         fail(f"--seed must be in [0, {2**32 - 1 - seeds_used}], got {args.seed}")
     name = getattr(args, "exp_name", None)
     if name is not None and (not name.strip() or name.startswith(".") or "/" in name):
-        fail(f"--exp-name {name!r} names a folder and a file: use letters, digits, - or _")
+        fail(
+            f"--exp-name {name!r} must be a plain file name (it names the run's folder and "
+            "model): not empty, no '/', not starting with '.'"
+        )
     obs_dim, act_dim = check_env(args.env_id)
     if getattr(args, "buffer_size", math.inf) < getattr(args, "batch_size", 0):
         fail(

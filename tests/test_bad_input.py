@@ -42,9 +42,9 @@ CASES = [  # (flags, words the message must contain)
 CASES += [  # a run folder is never made for these (issue of careless use: docs in README.md)
     (["--seed", "-1"], ["--seed must be in [0, "]),
     (["--seed", "4294967296"], ["--seed must be in [0, "]),
-    (["--exp-name", ""], ["--exp-name '' names a folder"]),
-    (["--exp-name", "exp/v2"], ["--exp-name 'exp/v2' names a folder"]),
-    (["--exp-name", ".hidden"], ["--exp-name '.hidden' names a folder"]),
+    (["--exp-name", ""], ["--exp-name '' must be a plain file name"]),
+    (["--exp-name", "exp/v2"], ["--exp-name 'exp/v2' must be a plain file name"]),
+    (["--exp-name", ".hidden"], ["--exp-name '.hidden' must be a plain file name"]),
     (["--num-action-samples", "1000000000"], ["one update needs about", "--num-action-samples"]),
     (
         [
