@@ -155,7 +155,8 @@ def check_args(args):
         if not os.path.isfile(args.load_model):
             fail(f"--load-model {args.load_model}: no such file")
         return  # the saved model's env is checked when it is loaded
-    seeds_used = max(args.total_timesteps, EVAL_SEED_OFFSET + args.eval_episodes) + 64
+    seeds_used = max(args.total_timesteps, EVAL_SEED_OFFSET + args.eval_episodes)
+    seeds_used += getattr(args, "num_envs", 1)  # seed + i per env, seed + step at a resume
     if not 0 <= args.seed <= 2**32 - 1 - seeds_used:  # numpy and gymnasium take [0, 2**32)
         fail(f"--seed must be in [0, {2**32 - 1 - seeds_used}], got {args.seed}")
     name = getattr(args, "exp_name", None)
