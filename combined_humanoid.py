@@ -48,9 +48,12 @@ class CombinedEnv(gym.Env):
             env.close()
 
 
-for n in range(2, 11):  # each copy keeps its own 1000-step time limit
+for n in range(2, 11):  # each copy keeps its own 1000-step time limit; so does the whole
     gym.register(
-        f"Humanoid-x{n}-v5", entry_point=CombinedEnv, kwargs={"env_id": "Humanoid-v5", "copies": n}
+        f"Humanoid-x{n}-v5",
+        entry_point=CombinedEnv,
+        kwargs={"env_id": "Humanoid-v5", "copies": n},
+        max_episode_steps=1000,
     )
 
 

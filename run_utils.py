@@ -524,6 +524,7 @@ class Run:
         self.next_eval, self.last_eval = args.eval_frequency, None  # last_eval: (step, mean return)
         self.first_nonfinite, self.loss_names = None, []
         self.sps_time, self.sps_step, self.last_print = time.time(), step, 0.0
+        self.last_warmup_print = 0.0
         self.last_return = float("nan")
 
     def load_checkpoint(self):
@@ -611,9 +612,10 @@ class Run:
                 self.scalar("charts/episodic_return", ret, step)
                 self.scalar("charts/episodic_length", length, step)
                 self.last_return = float(ret)
-            if time.time() - self.last_print > 10:  # progress in the warm-up too
-                self.last_print = time.time()
-                print(f"step={step} last_return={self.last_return:.1f}", flush=True)
+            warm_up = step < self.args.learning_starts  # no losses yet: progress from the returns
+            if warm_up and time.time() - self.last_warmup_print > 10:
+                self.last_warmup_print = time.time()
+                print(f"step={step} last_return={self.last_return:.1f} (warm-up)", flush=True)
 
     def scalar(self, tag, value, step):
         """writer.add_scalar; a failed write (a full disk: TensorBoard's writer thread re-raises its
