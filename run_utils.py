@@ -617,17 +617,20 @@ class Run:
                 self.last_warmup_print = time.time()
                 print(f"step={step} last_return={self.last_return:.1f} (warm-up)", flush=True)
 
+    @property
+    def last_checkpoint(self):
+        return self.path if os.path.exists(self.path) else "none written yet"
+
     def scalar(self, tag, value, step):
         """writer.add_scalar; a failed write (a full disk: TensorBoard's writer thread re-raises its
         error here) ends the run in one line, keeping the last checkpoint."""
         try:
             self.writer.add_scalar(tag, value, step)
         except Exception as error:
-            kept = self.path if os.path.exists(self.path) else "none written yet"
             reason = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:80]}"
             fail(
                 f"cannot write the TensorBoard log in runs/{self.name} ({reason}); free disk "
-                f"space or fix permissions; last checkpoint: {kept}"
+                f"space or fix permissions; last checkpoint: {self.last_checkpoint}"
             )
 
     def guard(self, losses, step):
@@ -646,10 +649,9 @@ class Run:
         for name, step in zip(self.loss_names, self.first_nonfinite.tolist()):
             if step >= 0:
                 self.writer.close()
-                kept = self.path if os.path.exists(self.path) else "none written yet"
                 fail(
                     f"losses/{name} became non-finite at step {int(step)}; last good checkpoint: "
-                    f"{kept}; try a smaller --q-lr, --policy-lr or --eta"
+                    f"{self.last_checkpoint}; try a smaller --q-lr, --policy-lr or --eta"
                 )
 
     def log(self, scalars, step):
