@@ -36,12 +36,12 @@ PYTHON=${PYTHON:-python}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # a --scripts tool imports run_utils and tools
 SCRIPTS="wppg_continuous_action.py wppg_implicit_continuous_action.py"
 ENV_IDS="Hopper-v5 Walker2d-v5 HalfCheetah-v5 Reacher-v5 Swimmer-v5 Humanoid-v5"
-TAG="" START_SEED=1 NUM_SEEDS=5 OUT=benchmark_runs WORKERS=$(nproc) DRY_RUN=0 SLURM=0 REPORT_ONLY=0 TASK=""
+TAG="" START_SEED=1 NUM_SEEDS=5 OUT=benchmark_runs WORKERS=$(nproc) DRY_RUN=0 SLURM=0 REPORT_ONLY=0 TASK="" GRID=""
 PARTITION="" TIME=72:00:00 CPUS=1 GPUS=0
 die() { echo "error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --scripts|--env-ids|--tag|--start-seed|--num-seeds|--out|--workers|--partition|--time|--cpus|--gpus|--task)
+    --scripts|--env-ids|--tag|--start-seed|--num-seeds|--out|--workers|--partition|--time|--cpus|--gpus|--task|--grid)
       [ $# -ge 2 ] || die "$1 needs a value (bash benchmark.sh --help)"
       [[ $2 != --* ]] || die "$1 needs a value, got the option $2 (bash benchmark.sh --help)" ;;
   esac
@@ -60,7 +60,8 @@ while [ $# -gt 0 ]; do
     --cpus) CPUS=$2; shift 2 ;;
     --gpus) GPUS=$2; shift 2 ;;
     --report) REPORT_ONLY=1; shift ;;
-    --task) TASK=$2; shift 2 ;;  # internal: run line TASK of $GRID (used by the Slurm array)
+    --task) TASK=$2; shift 2 ;;  # internal: run line TASK of the grid file --grid (the Slurm array)
+    --grid) GRID=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     *) die "unknown option $1 (extra args for the runs go after --; see bash benchmark.sh --help)" ;;
@@ -80,9 +81,9 @@ done
 [ -n "${OUT// /}" ] || die "--out is empty"
 mkdir -p "$OUT" 2>/dev/null && OUT=$(cd "$OUT" && pwd) || die "cannot create --out $OUT"
 [ -w "$OUT" ] || die "cannot write to --out $OUT; choose a writable folder"
-GRID="$OUT/grid${TAG:+-$TAG}.tsv"
 
-# One run = one line of $GRID (grid.tsv, or grid-TAG.tsv with --tag, so that tagged grids share an --out):
+# One run = one line of this invocation's grid file, $OUT/grid[-TAG]-CHECKSUM.tsv (named by its content, so
+# that two invocations on one --out, e.g. other seeds under the same --tag, never rewrite each other's):
 # its name (= its folder under $OUT), a tab, its command.
 # Each run works inside its own folder, so its TensorBoard files land in $OUT/<name>/runs/. Every run is
 # started with --resume auto: a run stopped after a checkpoint (preemption, SIGTERM) continues from it.
@@ -106,13 +107,14 @@ run_one() {
 }
 
 if [ -n "$TASK" ]; then
+  [ -f "$GRID" ] || die "--task needs --grid FILE, a grid file benchmark.sh wrote"
   IFS=$'\t' read -r name cmd < <(sed -n "${TASK}p" "$GRID")
   run_one "$name" "$cmd"; exit $?
 fi
 if [ "$REPORT_ONLY" = 1 ]; then exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT"; fi
 
-: > "$GRID"
-[[ $TAG =~ ^[A-Za-z0-9.=+-]*$ ]] || { echo "error: --tag may hold letters, digits and . = + - only" >&2; exit 2; }
+GRID=$(mktemp "$OUT/.grid.XXXXXX") || die "cannot write to --out $OUT"
+trap 'rm -f "$GRID"' EXIT
 for script in $SCRIPTS; do
   case "$script" in  # the baselines run through one Stable-Baselines3 runner
     sac|ppo) algo=$script; target=("$ROOT/baselines/sb3_continuous_action.py" --algo "$script") ;;
@@ -130,6 +132,8 @@ for script in $SCRIPTS; do
   done
 done
 total=$(wc -l < "$GRID")
+named="$OUT/grid${TAG:+-$TAG}-$(cksum < "$GRID" | cut -d' ' -f1).tsv"
+mv "$GRID" "$named" && GRID=$named && trap - EXIT || die "cannot write $named"
 # a finished run made with other flags is not this grid's: refuse rather than report it as new. Commands are
 # compared with the python and script paths cut to their names, so that a moved checkout keeps its runs, and
 # as a set of flags (each with its values), so that the same flags in another order match.
@@ -159,7 +163,7 @@ if [ "$SLURM" = 1 ]; then
         --output="$OUT/slurm-%A_%a.out" --chdir="$OUT")
   [ -n "$PARTITION" ] && opts+=(--partition="$PARTITION")
   [ "$GPUS" -gt 0 ] && opts+=(--gpus="$GPUS")
-  job=$(sbatch --parsable "${opts[@]}" --wrap "bash $(printf %q "$ROOT/benchmark.sh") --out $(printf %q "$OUT") --tag $(printf %q "$TAG") --task \$SLURM_ARRAY_TASK_ID") \
+  job=$(sbatch --parsable "${opts[@]}" --wrap "bash $(printf %q "$ROOT/benchmark.sh") --out $(printf %q "$OUT") --grid $(printf %q "$GRID") --task \$SLURM_ARRAY_TASK_ID") \
     || { echo "error: sbatch failed" >&2; exit 1; }
   echo "submitted job array $job: $total runs (finished ones exit at once)"
   echo "follow it:     squeue -j $job    and    tail -f $OUT/*/log.txt"

@@ -43,6 +43,34 @@ def test_dry_run_prints_the_grid(tmp_path):
     assert not any(p.is_dir() for p in tmp_path.iterdir())  # nothing ran
 
 
+def test_two_grids_on_one_out_keep_their_own_grid_files(tmp_path):
+    """Two invocations on one --out under one --tag (other seeds, e.g. two chunks at once) each
+    read their own grid file: the second does not rewrite the first's, and --task runs the line of
+    the grid file it is given (as the Slurm array does)."""
+    for seed in (1, 2):
+        chunk = ["--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5", "--tag", "a_b"]
+        result = benchmark(
+            "--out",
+            tmp_path,
+            *chunk,
+            "--start-seed",
+            seed,
+            "--num-seeds",
+            1,
+            "--dry-run",
+            "--",
+            *TINY,
+        )
+        assert result.returncode == 0, result.stderr
+    grids = {p.read_text().split("\t")[0]: p for p in tmp_path.glob("grid-a_b-*.tsv")}
+    assert sorted(grids) == ["wppg-a_b__InvertedPendulum-v5__1", "wppg-a_b__InvertedPendulum-v5__2"]
+    assert not list(tmp_path.glob(".grid.*"))  # no temporary file left behind
+    first = grids["wppg-a_b__InvertedPendulum-v5__1"]
+    result = benchmark("--out", tmp_path, "--grid", first, "--task", 1)
+    assert result.returncode == 0, result.stderr
+    assert [p.parent.name for p in tmp_path.glob("*/done")] == ["wppg-a_b__InvertedPendulum-v5__1"]
+
+
 def test_default_grid_is_the_papers(tmp_path):
     lines = benchmark("--out", tmp_path, "--dry-run").stdout.splitlines()
     assert len(lines) == 2 * 6 * 5
