@@ -244,11 +244,25 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
         [sys.executable, "-m", "tools.study.eval_latent", "{out}/results.md"],
         "not a model saved by WPPG-I",
     ),
+    (
+        [sys.executable, "-m", "tools.study.lambda_shape", "{out}/missing"],
+        "not a folder of benchmark",
+    ),
+    (
+        [sys.executable, "-m", "tools.study.lambda_shape", "--include", "{out}/results.md"],
+        "not an evaluations.csv",
+    ),
     ([sys.executable, "-m", "tools.study.heat_toys", "--toys", "cube"], "invalid choice: 'cube'"),
     ([sys.executable, "-m", "tools.study.heat_toys", "--updates", "-1"], "--updates must be >= 0"),
     *[
         (["bash", str(ROOT / "tools/study" / name), "frobnicate"], "give a chunk")
-        for name in ["study.sh", "heat_study.sh", "defaults_study.sh", "walker_study.sh"]
+        for name in [
+            "study.sh",
+            "heat_study.sh",
+            "defaults_study.sh",
+            "walker_study.sh",
+            "heat_screen.sh",
+        ]
     ],
 ]
 

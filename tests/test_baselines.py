@@ -66,7 +66,10 @@ def test_dry_run_lists_the_baselines(tmp_path):
         f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo sac",
         f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo ppo",
     ]
-    names = [line.split("\t")[0] for line in next(tmp_path.glob("grid-v1-*.tsv")).read_text().splitlines()]
+    names = [
+        line.split("\t")[0]
+        for line in next(tmp_path.glob("grid-v1-*.tsv")).read_text().splitlines()
+    ]
     assert names == ["wppg-v1__Hopper-v5__1", "sac-v1__Hopper-v5__1", "ppo-v1__Hopper-v5__1"]
 
 

@@ -153,6 +153,41 @@ def test_policy_spread_averages_the_second_half(tmp_path):
     ), result.stderr
 
 
+def test_lambda_shape_groups_arms_by_lambda(tmp_path):
+    """Each `<arm>-lam<λ>` algorithm becomes one point: the IQM over seeds of each run's mean
+    evaluation (3 runs: nothing trimmed, so the plain mean); other algorithms are left out."""
+    rows = ["task,algorithm,seed,step,eval_return"]
+    for algo, per_seed in [
+        ("x-pw-lam1e-4", [10, 20, 30]),
+        ("x-pw-lam0.2", [1, 2, 3]),
+        ("sac", [9]),
+    ]:
+        for seed, level in enumerate(per_seed, start=1):
+            rows += [f"T-v0,{algo},{seed},{step},{level + d}" for step, d in [(5, -1), (10, 1)]]
+    (tmp_path / "evaluations.csv").write_text("\n".join(rows) + "\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.study.lambda_shape",
+            "--include",
+            tmp_path / "evaluations.csv",
+            "--figure",
+            tmp_path / "lambda.png",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    table = [line for line in result.stdout.splitlines() if line.startswith("| x-pw")]
+    assert [line.split(" | ")[1:3] for line in table] == [
+        ["0.0001", "20.0 [10.0, 30.0]"],
+        ["0.2", "2.0 [1.0, 3.0]"],
+    ]
+    assert "sac" not in result.stdout and (tmp_path / "lambda.png").stat().st_size > 5_000
+
+
 def test_eval_latent_evaluates_a_saved_wppg_i_model_three_ways(tmp_path):
     flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 150, "--learning-starts", 100]
     result = run_script(
