@@ -62,6 +62,32 @@ def test_all_variants_train_and_log(tmp_path):
     assert [step for step, _ in logged["eval/episodic_return"]] == [600]
 
 
+@pytest.mark.parametrize("implicit", [False, True], ids=["wppg", "wppg_implicit"])
+def test_closed_form_heat_runs_either_script(implicit, tmp_path):
+    """The screen's and the confirmation's runs (docs/experiments.md 3.6): either script trains with
+    the closed-form heat step, and its actor keeps a spread of its own (no noise is added)."""
+    variants = ["closed-form-heat"] + ["implicit-actor"] * implicit
+    flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 400, "--learning-starts", 200]
+    result = run_script(
+        "tools/study/study_variants.py",
+        "--variants",
+        *variants,
+        "--",
+        *flags,
+        "--entropy-scale",
+        0.05,
+        *SMALL,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path)
+    assert f"wppg{'_implicit' * implicit}_closed-form-heat" in run_dir.name
+    logged = scalars(run_dir)
+    own = [v for _, v in logged["charts/action_std"]]
+    executed = [v for _, v in logged["charts/executed_action_std"]]
+    assert own == pytest.approx(executed) and min(own) > 0.01  # heat std 0.1 of the half-range
+
+
 def test_online_actor_target_uses_the_first_actor_built():
     torch.manual_seed(0)
     box = gym.spaces.Box(-np.ones(2, np.float32), np.ones(2, np.float32))

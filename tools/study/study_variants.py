@@ -22,7 +22,9 @@ functions replaced; everything else, flags included, is the script's.
                   2 lambda eta I, the convolution N(m, C) * N(0, 2 lambda eta I) = N(m, C +
                   2 lambda eta I), all in actions normalised to [-1, 1]; the actor is regressed
                   onto them (same noise). No noise is added when acting or in the critic target:
-                  the actor's own spread carries the heat. Works for either actor."""
+                  the actor's own spread carries the heat. Works for either actor.
+  implicit-actor  run WPPG-I (wppg_implicit_continuous_action.py) instead of WPPG; only with
+                  closed-form-heat"""
 
 import argparse
 import math
@@ -157,9 +159,24 @@ def main():
         "--variants",
         nargs="+",
         required=True,
-        choices=["soft-target", "entropy-reward", "sac-actor", "online-actor", "closed-form-heat"],
+        choices=[
+            "soft-target",
+            "entropy-reward",
+            "sac-actor",
+            "online-actor",
+            "closed-form-heat",
+            "implicit-actor",
+        ],
     )
     opts, rest = parser.parse_known_args()
+    if "implicit-actor" in opts.variants:
+        if set(opts.variants) != {"implicit-actor", "closed-form-heat"}:
+            parser.error("--variants implicit-actor goes with closed-form-heat alone")
+        implicit = load_script("wppg_implicit_continuous_action.py")
+        args = tyro.cli(implicit.Args, args=[a for a in rest if a != "--"])
+        use_closed_form_heat(implicit)
+        args.exp_name = "wppg_implicit_closed-form-heat"
+        return implicit.main(args)
     args = tyro.cli(wppg.Args, args=[a for a in rest if a != "--"])
     lam = args.entropy_scale
     wppg.Actor = RecordedActor
