@@ -252,6 +252,10 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
         [sys.executable, "-m", "tools.study.lambda_shape", "--include", "{out}/results.md"],
         "not an evaluations.csv",
     ),
+    (
+        [sys.executable, "-m", "tools.study.study_variants", "--variants", "implicit-actor"],
+        "goes with closed-form-heat alone",
+    ),
     ([sys.executable, "-m", "tools.study.heat_toys", "--toys", "cube"], "invalid choice: 'cube'"),
     ([sys.executable, "-m", "tools.study.heat_toys", "--updates", "-1"], "--updates must be >= 0"),
     *[
@@ -262,6 +266,7 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
             "defaults_study.sh",
             "walker_study.sh",
             "heat_screen.sh",
+            "heat_confirm.sh",
         ]
     ],
 ]

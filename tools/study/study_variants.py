@@ -28,6 +28,7 @@ functions replaced; everything else, flags included, is the script's.
 
 import argparse
 import math
+import sys
 
 import torch
 import tyro
@@ -171,7 +172,7 @@ def main():
     opts, rest = parser.parse_known_args()
     if "implicit-actor" in opts.variants:
         if set(opts.variants) != {"implicit-actor", "closed-form-heat"}:
-            parser.error("--variants implicit-actor goes with closed-form-heat alone")
+            sys.exit("error: --variants implicit-actor goes with closed-form-heat alone")
         implicit = load_script("wppg_implicit_continuous_action.py")
         args = tyro.cli(implicit.Args, args=[a for a in rest if a != "--"])
         use_closed_form_heat(implicit)
