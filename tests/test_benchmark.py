@@ -13,6 +13,7 @@ from conftest import ROOT, SCRIPTS, SMALL, benchmark, only_run_dir, run_script, 
 
 TINY = ["--total-timesteps", "300", "--learning-starts", "100", "--eval-frequency", "150", *SMALL]
 ENVS = "InvertedPendulum-v5 Hopper-v5"
+PENDULUM = ["--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5"]  # one WPPG run per seed
 
 
 def test_dry_run_prints_the_grid(tmp_path):
@@ -48,7 +49,7 @@ def test_two_grids_on_one_out_keep_their_own_grid_files(tmp_path):
     read their own grid file: the second does not rewrite the first's, and --task runs the line of
     the grid file it is given (as the Slurm array does)."""
     for seed in (1, 2):
-        chunk = ["--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5", "--tag", "a_b"]
+        chunk = [*PENDULUM, "--tag", "a_b"]
         result = benchmark(
             "--out",
             tmp_path,
@@ -110,20 +111,7 @@ def test_failed_run_is_reported_and_rerun_alone(tmp_path):
         f'exec {sys.executable} "$@"\n'
     )
     fake.chmod(0o755)
-    flags = [
-        "--out",
-        tmp_path / "grid",
-        "--scripts",
-        SCRIPTS[0],
-        "--env-ids",
-        "InvertedPendulum-v5",
-        "--num-seeds",
-        3,
-        "--workers",
-        2,
-        "--",
-        *TINY,
-    ]
+    flags = ["--out", tmp_path / "grid", *PENDULUM, "--num-seeds", 3, "--workers", 2, "--", *TINY]
     first = benchmark(*flags, python=fake)
     assert first.returncode == 1
     assert "1 of 3 runs failed" in first.stderr and "wppg__InvertedPendulum-v5__2" in first.stderr
@@ -147,10 +135,7 @@ def test_stop_signal_checkpoints_the_runs_and_starts_no_more(tmp_path):
         str(ROOT / "benchmark.sh"),
         "--out",
         str(tmp_path),
-        "--scripts",
-        SCRIPTS[0],
-        "--env-ids",
-        "InvertedPendulum-v5",
+        *PENDULUM,
         "--num-seeds",
         "2",
         "--workers",
@@ -185,18 +170,7 @@ def test_a_second_benchmark_leaves_a_running_run_alone(tmp_path):
     (run / "log.txt").write_text("step=100 (the other benchmark's run)\n")
     with open(tmp_path / ".wppg__InvertedPendulum-v5__1.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = benchmark(
-            "--out",
-            tmp_path,
-            "--scripts",
-            SCRIPTS[0],
-            "--env-ids",
-            "InvertedPendulum-v5",
-            "--num-seeds",
-            1,
-            "--",
-            *TINY,
-        )
+        result = benchmark("--out", tmp_path, *PENDULUM, "--num-seeds", 1, "--", *TINY)
     assert result.returncode == 1
     assert "FAIL wppg__InvertedPendulum-v5__1: already running" in result.stdout
     assert (run / "log.txt").read_text() == "step=100 (the other benchmark's run)\n"
@@ -225,10 +199,7 @@ def test_finished_runs_with_other_flags_are_refused_not_those_of_a_moved_checkou
     grid = [
         "--out",
         tmp_path,
-        "--scripts",
-        SCRIPTS[0],
-        "--env-ids",
-        "InvertedPendulum-v5",
+        *PENDULUM,
         "--num-seeds",
         1,
         "--dry-run",
@@ -314,10 +285,7 @@ def test_slurm_requeue_resumes_from_checkpoint(slurm, tmp_path):
         "--slurm",
         "--out",
         tmp_path,
-        "--scripts",
-        SCRIPTS[0],
-        "--env-ids",
-        "InvertedPendulum-v5",
+        *PENDULUM,
         "--num-seeds",
         1,
         "--",

@@ -40,9 +40,16 @@ def test_log_prob_is_the_tanh_gaussian_density():
     assert torch.allclose(log_prob, expected, atol=1e-3)
 
 
-def test_all_variants_train_and_log(tmp_path):
-    variants = ["soft-target", "sac-actor", "entropy-reward", "online-actor"]
-    flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 600, "--learning-starts", 200]
+def run_variants(tmp_path, variants, steps, lam):
+    """A short InvertedPendulum run of study_variants: its run folder and its scalars."""
+    flags = [
+        "--env-id",
+        "InvertedPendulum-v5",
+        "--total-timesteps",
+        steps,
+        "--learning-starts",
+        200,
+    ]
     result = run_script(
         "tools/study/study_variants.py",
         "--variants",
@@ -50,14 +57,19 @@ def test_all_variants_train_and_log(tmp_path):
         "--",
         *flags,
         "--entropy-scale",
-        0.2,
+        lam,
         *SMALL,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
+    return run_dir, scalars(run_dir)
+
+
+def test_all_variants_train_and_log(tmp_path):
+    variants = ["soft-target", "sac-actor", "entropy-reward", "online-actor"]
+    run_dir, logged = run_variants(tmp_path, variants, 600, 0.2)
     assert "wppg_soft-target+sac-actor+entropy-reward+online-actor" in run_dir.name
-    logged = scalars(run_dir)
     assert all(math.isfinite(v) for _, v in logged["losses/actor_loss"])
     assert [step for step, _ in logged["eval/episodic_return"]] == [600]
 
@@ -67,22 +79,8 @@ def test_closed_form_heat_runs_either_script(implicit, tmp_path):
     """The screen's and the confirmation's runs (docs/experiments.md 3.6): either script trains with
     the closed-form heat step, and its actor keeps a spread of its own (no noise is added)."""
     variants = ["closed-form-heat"] + ["implicit-actor"] * implicit
-    flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 400, "--learning-starts", 200]
-    result = run_script(
-        "tools/study/study_variants.py",
-        "--variants",
-        *variants,
-        "--",
-        *flags,
-        "--entropy-scale",
-        0.05,
-        *SMALL,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    run_dir = only_run_dir(tmp_path)
+    run_dir, logged = run_variants(tmp_path, variants, 400, 0.05)
     assert f"wppg{'_implicit' * implicit}_closed-form-heat" in run_dir.name
-    logged = scalars(run_dir)
     own = [v for _, v in logged["charts/action_std"]]
     executed = [v for _, v in logged["charts/executed_action_std"]]
     assert own == pytest.approx(executed) and min(own) > 0.01  # heat std 0.1 of the half-range
