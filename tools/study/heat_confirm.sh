@@ -6,7 +6,8 @@
 #       Walker2d-v5, 100,000 steps, evaluation every 5,000 (the models saved, for tools/study/eval_latent)
 #   bash tools/study/heat_confirm.sh guards wppg pointwise|closed LAMBDA [workers]
 #       InvertedDoublePendulum-v5 at 10,000 steps, InvertedPendulum-v5 and Reacher-v5 at 20,000
-#   START_SEED=31 NUM_SEEDS=5 (the seeds); OUT=benchmark_runs/heat_confirm; DRY_RUN=1 prints the commands
+#   START_SEED=31 NUM_SEEDS=5 (the seeds); OUT=benchmark_runs/heat_confirm; DRY_RUN=1 prints the commands;
+#   K=8: K samples per state instead of the default 32 (runs tagged ...-k8), the study's K check
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-benchmark_runs/heat_confirm}
@@ -18,8 +19,10 @@ fail() { echo "error: $1; e.g. bash tools/study/heat_confirm.sh walker wppg-i cl
 [[ $LAM =~ ^[0-9.]+(e-?[0-9]+)?$ ]] || fail "give lambda as a number"
 SEEDS=(--start-seed "${START_SEED:-31}" --num-seeds "${NUM_SEEDS:-5}" --out "$OUT" --workers "$W")
 FLAGS=(--checkpoint-frequency 5000 --no-cuda --entropy-scale "$LAM")
+[[ ${K:-32} =~ ^[1-9][0-9]*$ ]] || fail "K must be a positive whole number"
+ksuf="" && [ "${K:-32}" = 32 ] || { FLAGS+=(--num-action-samples "$K"); ksuf="-k$K"; }
 # run names: wppg-pointwise-lam1e-4__..., study_variants-wppg-i-closed-lam5e-2__... (benchmark.sh --tag)
-script=wppg_continuous_action.py variants=(--variants closed-form-heat) tag="$ARM-lam$LAM"
+script=wppg_continuous_action.py variants=(--variants closed-form-heat) tag="$ARM-lam$LAM$ksuf"
 [ "$ACTOR" = wppg-i ] && script=wppg_implicit_continuous_action.py variants+=(implicit-actor)
 [ "$ARM" = closed ] && script=tools/study/study_variants.py tag="$ACTOR-$tag" || variants=()
 [ -n "${DRY_RUN:-}" ] && SEEDS+=(--dry-run)
