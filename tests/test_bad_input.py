@@ -239,7 +239,10 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
     ),
     (SOLVED + ["{out}/missing.csv", "--task", "T", "--threshold", "1"], "No such file"),
     (SOLVED + ["{out}/results.md", "--task", "T", "--threshold", "1"], "no runs of T"),
-    ([sys.executable, "-m", "tools.study.policy_spread", "{out}/missing"], "no run folders"),
+    (
+        [sys.executable, "-m", "tools.study.policy_spread", "{out}/missing"],
+        "no finished run folders",
+    ),
     (
         [sys.executable, "-m", "tools.study.eval_latent", "{out}/results.md"],
         "not a model saved by WPPG-I",

@@ -161,6 +161,8 @@ def test_policy_spread_averages_the_second_half(tmp_path):
         writer.add_scalar("charts/action_std", step / 1000 if step >= 500 else 0.0, step)
     writer.add_scalar("charts/entropy_estimate", -2.0, 1000)
     writer.close()
+    (run / "done").touch()  # finished (benchmark.sh); an unfinished run is left out
+    (tmp_path / "b__T-v0__1" / "runs").mkdir(parents=True)
     spread = load_script("tools/study/policy_spread.py")
     assert spread.second_half_means(run) == {
         "charts/action_std": pytest.approx(0.75),  # (0.5 + ... + 1.0) / 6

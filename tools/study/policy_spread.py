@@ -46,9 +46,11 @@ def main():
         "pattern", nargs="?", default="*", help="run folders to read (a glob, default all)"
     )
     opts = parser.parse_args()
-    folders = [f for f in sorted(Path(opts.out).glob(opts.pattern)) if (f / "runs").is_dir()]
+    folders = [  # finished runs only: an unfinished run's second half is not the run's
+        f for f in sorted(Path(opts.out).glob(opts.pattern)) if (f / "done").exists()
+    ]
     if not folders:
-        parser.error(f"no run folders matching {opts.pattern} in {opts.out}")
+        parser.error(f"no finished run folders matching {opts.pattern} in {opts.out}")
     print("| run | " + " | ".join(c.split("/")[1] for c in CHARTS) + " |")
     print("|---" * (len(CHARTS) + 1) + "|")
     for folder in folders:
