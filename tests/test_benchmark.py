@@ -49,11 +49,12 @@ def test_two_grids_on_one_out_keep_their_own_grid_files(tmp_path):
     read their own grid file: the second does not rewrite the first's, and --task runs the line of
     the grid file it is given (as the Slurm array does)."""
     for seed in (1, 2):
-        chunk = [*PENDULUM, "--tag", "a_b"]
         result = benchmark(
             "--out",
             tmp_path,
-            *chunk,
+            *PENDULUM,
+            "--tag",
+            "a_b",
             "--start-seed",
             seed,
             "--num-seeds",

@@ -177,6 +177,7 @@ def test_policy_spread_averages_the_second_half(tmp_path):
     assert (
         result.returncode == 0 and "| a__T-v0__1 | 0.750 | n/a | -2.000 | n/a |" in result.stdout
     ), result.stderr
+    assert "b__T-v0__1" not in result.stdout  # not finished
 
 
 def test_lambda_shape_groups_arms_by_lambda(tmp_path):

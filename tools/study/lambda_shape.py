@@ -114,7 +114,7 @@ def main():
             )
     if opts.figure is not None:
         try:
-            figure(table, env_ids[0], opts.figure)
+            figure(table, env_id, opts.figure)
         except OSError as error:
             sys.exit(f"error: cannot write {opts.figure} ({error.strerror})")
         print(f"\nwrote {opts.figure}")
