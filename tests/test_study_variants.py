@@ -152,16 +152,27 @@ def test_solved_counts_and_fisher_test(tmp_path):
     assert "a 4/5 against b 2/5 at any evaluation: Fisher exact p = 0.524" in result.stdout
 
 
-def test_policy_spread_averages_the_second_half(tmp_path):
+def finished_run(run, charts):
+    """A benchmark.sh run folder with the TensorBoard scalars {tag: {step: value}}, marked done."""
     from torch.utils.tensorboard import SummaryWriter
 
-    run = tmp_path / "a__T-v0__1"
-    writer = SummaryWriter(str(run / "runs" / "a__T-v0__1__0"))
-    for step in range(0, 1001, 100):  # 0.0 in the first half, step / 1000 from step 500 on
-        writer.add_scalar("charts/action_std", step / 1000 if step >= 500 else 0.0, step)
-    writer.add_scalar("charts/entropy_estimate", -2.0, 1000)
+    writer = SummaryWriter(str(run / "runs" / f"{run.name}__0"))
+    for tag, values in charts.items():
+        for step, value in values.items():
+            writer.add_scalar(tag, value, step)
     writer.close()
     (run / "done").touch()  # finished (benchmark.sh); an unfinished run is left out
+
+
+def test_policy_spread_averages_the_second_half(tmp_path):
+    run = tmp_path / "a__T-v0__1"
+    finished_run(
+        run,  # action_std 0.0 in the first half, step / 1000 from step 500 on
+        {
+            "charts/action_std": {s: s / 1000 if s >= 500 else 0.0 for s in range(0, 1001, 100)},
+            "charts/entropy_estimate": {1000: -2.0},
+        },
+    )
     (tmp_path / "b__T-v0__1" / "runs").mkdir(parents=True)
     spread = load_script("tools/study/policy_spread.py")
     assert spread.second_half_means(run) == {
@@ -213,6 +224,27 @@ def test_lambda_shape_groups_arms_by_lambda(tmp_path):
         ["0.2", "2.0 [1.0, 3.0]"],
     ]
     assert "sac" not in result.stdout and (tmp_path / "lambda.png").stat().st_size > 5_000
+
+
+def test_lambda_shape_adds_the_spreads_of_the_run_folders(tmp_path):
+    """From a benchmark.sh --out folder, each arm's spread columns are the second-half means of
+    its finished runs averaged over the runs that log the chart, n/a where none does."""
+    evals = {"eval/episodic_return": {500: 1.0, 1000: 3.0}}
+    for seed, std in [(1, 0.1), (2, 0.3)]:  # constant, so the second-half mean is the value
+        charts = {"charts/action_std": {0: 9.0, 600: std, 1000: std}}
+        if seed == 1:
+            charts["charts/entropy_estimate"] = {1000: -1.5}
+        finished_run(tmp_path / f"x-lam0.1__T-v0__{seed}", evals | charts)
+    (tmp_path / "x-lam0.1__T-v0__3" / "runs").mkdir(parents=True)  # unfinished: left out
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.study.lambda_shape", tmp_path],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    # mean evaluation 2.0 per run; own spread (0.1 + 0.3) / 2; no executed spread; entropy seed 1
+    assert "| x | 0.1 | 2.0 [2.0, 2.0] | 2 | 0.200 | n/a | -1.500 |" in result.stdout
 
 
 def test_eval_latent_evaluates_a_saved_wppg_i_model_three_ways(tmp_path):

@@ -103,9 +103,11 @@ def main():
                 if opts.out
                 and ((folder := opts.out / f"{algo}__{env_id}__{seed}") / "runs").is_dir()
             ]
-            spread = [
-                f"{sum(c[k] for c in charts) / len(charts):.3f}" if charts else "n/a"
-                for k in CHARTS[:3]  # own and executed spread, entropy
+            spread = [  # own and executed spread, entropy: the mean over the runs that log it
+                f"{sum(logged) / len(logged):.3f}"
+                if (logged := [c[k] for c in charts if k in c])
+                else "n/a"
+                for k in CHARTS[:3]
             ]
             print(
                 f"| {arm} | {lam:g} | {point:.1f} [{low:.1f}, {high:.1f}] | {len(per_run)} | "
