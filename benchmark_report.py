@@ -7,10 +7,11 @@ intervals, performance profiles).
 
 A run is a folder <algo>__<env>__<seed> made by benchmark.sh; only finished runs (with a `done`
 file) count. --include adds the runs of earlier reports' evaluations.csv files (their training
-returns are not kept: n/a). --algorithms reports only the named ones; --prefix P names the files
-P<file> (a focused figure beside the full one). --against ALGO adds each algorithm's probability of
-improvement over ALGO (rliable: P(X > Y), the Mann-Whitney statistic per task averaged over the
-tasks both ran), on the final and on the mean evaluation, with 95 % CIs.
+returns are not kept: n/a for an algorithm with any). --algorithms reports only the named ones;
+--prefix P names the files P<file> (a focused figure beside the full one). --against ALGO adds
+each algorithm's probability of improvement over ALGO (rliable: P(X > Y), the Mann-Whitney
+statistic per task averaged over the tasks both ran), on the final and on the mean evaluation,
+with 95 % CIs.
 
 Evaluations are aligned by env step: each run's `eval/episodic_return` is keyed by its step (a
 step logged twice, as after a resume, keeps its last value), and a task uses the steps that all
@@ -213,7 +214,9 @@ def report(runs):
             }
         )
         for algo, (steps, returns) in sorted(curves[env_id].items()):
-            trained = [train[-10:].mean() for _, train, _ in runs[(env_id, algo)] if len(train)]
+            # n/a unless every run kept its training returns (an included run keeps none)
+            trains = [train for _, train, _ in runs[(env_id, algo)]]
+            last10 = [t[-10:].mean() for t in trains] if all(map(len, trains)) else [np.nan]
             rows.append(
                 dict(
                     task=env_id,
@@ -224,7 +227,7 @@ def report(runs):
                     auc_iqm=auc[algo][0],
                     auc_ci_low=auc[algo][1],
                     auc_ci_high=auc[algo][2],
-                    last10_train=np.mean(trained) if trained else np.nan,
+                    last10_train=np.mean(last10),
                     runs=len(returns),
                     steps=int(steps[-1]),
                 )

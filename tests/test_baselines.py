@@ -154,6 +154,7 @@ def test_report_includes_an_earlier_reports_evaluations(tmp_path):
     for seed in range(1, 6):
         fake_run(first, f"a__Task-v0__{seed}", {1000: 0.0, 2000: 10.0 * seed})
         fake_run(second, f"b__Task-v0__{seed}", {1000: 1.0, 2000: 7.0})
+        fake_run(first if seed < 3 else second, f"c__Task-v0__{seed}", {1000: 1.0, 2000: 7.0})
     report.main(first)
     report.main(second, [first / "evaluations.csv"])
     rows = {r["algorithm"]: r for r in csv.DictReader(open(second / "results.csv"))}
@@ -162,6 +163,7 @@ def test_report_includes_an_earlier_reports_evaluations(tmp_path):
         before[k] for k in ["iqm", "ci_low", "ci_high", "auc_iqm"]
     ]
     assert rows["a"]["last10_train"] == "nan"  # an included run keeps no training returns
+    assert rows["c"]["last10_train"] == "nan" and rows["c"]["runs"] == "5"  # 2 of its 5 included
     # fake_run logs 1 and 7 as training returns
     assert float(rows["b"]["last10_train"]) == pytest.approx(4.0)
     assert (
