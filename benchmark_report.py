@@ -7,7 +7,8 @@ intervals, performance profiles).
 
 A run is a folder <algo>__<env>__<seed> made by benchmark.sh; only finished runs (with a `done`
 file) count. --include adds the runs of earlier reports' evaluations.csv files (their training
-returns are not kept: n/a for an algorithm with any). --algorithms reports only the named ones;
+returns are not kept: n/a for an algorithm with any). --algorithms reports only the named ones,
+--tasks only the named tasks (so --against gives one task's probability of improvement);
 --prefix P names the files P<file> (a focused figure beside the full one). --against ALGO adds
 each algorithm's probability of improvement over ALGO (rliable: P(X > Y), the Mann-Whitney
 statistic per task averaged over the tasks both ran), on the final and on the mean evaluation,
@@ -352,7 +353,7 @@ def aggregate_figure(scores, aggregate, path, colours):
     plt.close(fig)
 
 
-def main(out, include=(), algorithms=None, prefix="", against=None):
+def main(out, include=(), algorithms=None, prefix="", against=None, tasks=None):
     if not Path(out).is_dir():
         sys.exit(f"error: {out} is not a folder of benchmark runs (benchmark.sh --out)")
     if "/" in prefix or prefix in (".", ".."):
@@ -360,8 +361,11 @@ def main(out, include=(), algorithms=None, prefix="", against=None):
     runs = finite_runs(add_included(collect(out), include))
     if algorithms:
         runs = {key: seeds for key, seeds in runs.items() if key[1] in algorithms}
+    if tasks:
+        runs = {key: seeds for key, seeds in runs.items() if key[0] in tasks}
     if not runs:
-        sys.exit(f"error: no finished runs in {out}")
+        given = " of the --algorithms and --tasks given" if algorithms or tasks else ""
+        sys.exit(f"error: no finished runs in {out}{given}")
     algos = sorted({algo for _, algo in runs})
     if against is not None and against not in algos:
         sys.exit(
@@ -437,5 +441,6 @@ if __name__ == "__main__":
         metavar="ALGO",
         help="add each algorithm's probability of improvement over ALGO (rliable), e.g. sac",
     )
+    parser.add_argument("--tasks", nargs="+", metavar="ENV", help="report only these tasks")
     opts = parser.parse_args()
-    main(opts.out, opts.include, opts.algorithms, opts.prefix, opts.against)
+    main(opts.out, opts.include, opts.algorithms, opts.prefix, opts.against, opts.tasks)

@@ -231,3 +231,8 @@ def test_report_probability_of_improvement(tmp_path, monkeypatch):
     # c against b's 1..5: above 3 of 5, one tie, final and mean alike: 0.7, over one task
     assert "| c | 0.70 [" in table and table.rstrip().endswith("| 1 |")
     assert "| b |" not in table
+    report.main(tmp_path, against="b", tasks=["Two-v0"], prefix="two-")  # one task's P
+    table = (tmp_path / "two-results.md").read_text().split("P(algorithm > b)", 1)[1]
+    assert "| a | 0.00 [" in table and "| 0.90 [" in table and "| c |" not in table
+    with pytest.raises(SystemExit, match="no finished runs"):
+        report.main(tmp_path, tasks=["Three-v0"])
