@@ -109,7 +109,7 @@ def resolve_defaults(args):
 
 
 POSITIVE = """total_timesteps num_envs buffer_size batch_size num_action_samples eval_frequency
-    eval_episodes log_frequency checkpoint_frequency latent_dim""".split()
+    eval_episodes log_frequency checkpoint_frequency latent_dim eval_samples""".split()
 ARG_CHECKS = [  # (flag, test of its value, what it must be); a flag the script lacks is skipped
     *[(name, lambda v: v is None or v >= 1, "must be a positive integer") for name in POSITIVE],
     ("learning_starts", lambda v: v >= 0, "must be >= 0"),
@@ -331,22 +331,26 @@ EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds seed + 10,000, + 10,0
 def evaluate(policy, env_id, episodes, seed, device, video_folder=None, step=0, stop=bool):
     """Mean return of policy(obs (1, obs_dim)) -> action (1, act_dim) over `episodes` episodes on
     a separate env; a video of the first episode is named after the step, so none is overwritten.
-    Returns None as soon as stop() is true (a stop signal), whatever the episode's length."""
+    A policy that samples draws from torch's generator seeded with `seed`, restored afterwards:
+    evaluating never changes training's random numbers. Returns None as soon as stop() is true
+    (a stop signal), whatever the episode's length."""
     env = make_env(env_id, seed, video_folder, episodes, f"eval-step-{step}")()
     returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done = False
-        while not done:
-            if stop():
-                env.close()
-                return None
-            with torch.no_grad():
-                x = torch.as_tensor(obs, dtype=torch.float32, device=device)
-                action = policy(x.unsqueeze(0))[0]
-            obs, _, terminated, truncated, info = env.step(action.cpu().numpy())
-            done = terminated or truncated
-        returns.append(float(info["episode"]["r"]))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
+            done = False
+            while not done:
+                if stop():
+                    env.close()
+                    return None
+                with torch.no_grad():
+                    x = torch.as_tensor(obs, dtype=torch.float32, device=device)
+                    action = policy(x.unsqueeze(0))[0]
+                obs, _, terminated, truncated, info = env.step(action.cpu().numpy())
+                done = terminated or truncated
+            returns.append(float(info["episode"]["r"]))
     env.close()
     return float(np.mean(returns))
 
@@ -377,7 +381,7 @@ def load_saved_model(args, script, build_actor, device):
     name = f"{run_prefix(saved['env_id'], saved['exp_name'], saved['seed'])}__eval"
     video_folder = f"videos/{name}" if args.capture_video and can_render(saved["env_id"]) else None
     mean = evaluate(
-        actor.deterministic,
+        actor.evaluation_action,
         saved["env_id"],
         args.eval_episodes,
         saved["seed"] + EVAL_SEED_OFFSET,
@@ -485,7 +489,7 @@ RESUME_MAY_DIFFER = {
     "eval_episodes",
     "log_frequency",
     "cuda",
-    "compile",
+    "eval_samples",
 }
 
 
@@ -674,26 +678,28 @@ class Run:
             ]
             print(f"step={step} SPS={sps} {' '.join(losses)} last_return={last}", flush=True)
 
-    def evaluate_if_due(self, policy, done_steps):
-        """Evaluate every eval_frequency steps and at the end (done_steps: env steps so far)."""
+    def evaluate_if_due(self, policy, done_steps, extra=None):
+        """Evaluate every eval_frequency steps and at the end (done_steps: env steps so far);
+        extra: {name: policy}, each logged as eval/episodic_return_{name} (no video)."""
         args = self.args
         if done_steps < self.next_eval and done_steps < args.total_timesteps:
             return
+        seed, stop = args.seed + EVAL_SEED_OFFSET, lambda: self.stopping
+        video = dict(video_folder=self.video_folder, step=done_steps)
         mean = evaluate(
-            policy,
-            args.env_id,
-            args.eval_episodes,
-            args.seed + EVAL_SEED_OFFSET,
-            self.device,
-            self.video_folder,
-            done_steps,
-            stop=lambda: self.stopping,
+            policy, args.env_id, args.eval_episodes, seed, self.device, **video, stop=stop
         )
-        if mean is None:  # stopped by a signal: the loop checkpoints and exits; resumed, it
-            return  # evaluates again
+        others = {
+            name: evaluate(other, args.env_id, args.eval_episodes, seed, self.device, stop=stop)
+            for name, other in (extra or {}).items()
+        }
+        if mean is None or None in others.values():  # stopped by a signal: the loop checkpoints
+            return  # and exits; resumed, it evaluates again
         self.next_eval += args.eval_frequency
         self.last_eval = (done_steps, mean)
         self.scalar("eval/episodic_return", mean, done_steps)
+        for name, value in others.items():
+            self.scalar(f"eval/episodic_return_{name}", value, done_steps)
         print(f"step={done_steps} eval/episodic_return={mean:.1f}")
         if args.track and self.video_folder:
             self.upload_videos(done_steps)

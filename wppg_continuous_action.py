@@ -42,21 +42,17 @@ class Args(run_utils.TrainArgs):
     action, on actions normalised to [-1, 1], §3.1 eq. 6"""
     num_action_samples: int = 32
     """number K of action samples per state, for the critic target and for the actor update"""
-    matching: Literal["pointwise", "coupled", "rank"] = "pointwise"
-    """actor update: "pointwise" regresses each sample onto its own moved copy (the paper's
-    practical algorithm); "coupled" first pairs the heat-noised samples with the actor's by rank
-    along their principal axes, so the heat step accumulates into the actor (§3.1's splitting);
-    "rank" pairs after moving, and diverges on steep critics (docs/heat_step.md)"""
+    matching: Literal["pointwise", "closed-form"] = "pointwise"
+    """actor update: "pointwise" regresses each sample onto its own moved copy, the heat noise
+    added when sampling (§3.2, the paper's practical algorithm); "closed-form" moves the samples,
+    then widens them so that their covariance grows by 2 lambda eta I (§3.1 eq. 6): the heat
+    accumulates in the actor's own spread, and no noise is added when acting"""
     entropy_samples: int = 64
     """samples per state of the nearest-neighbour entropy estimate (charts/entropy_estimate)"""
-    single_q: bool = False
-    """ablation: use Q1 alone instead of min(Q1, Q2) in the target and the action gradient"""
     hidden_sizes: Optional[Tuple[int, ...]] = None
     """hidden layer sizes of actor and critics (default: per task, run_utils.ENV_DEFAULTS)"""
     activation: Optional[Literal["relu", "tanh"]] = None
     """hidden activation of actor and critics (default: per task, run_utils.ENV_DEFAULTS)"""
-    compile: bool = False
-    """if toggled, torch.compile the critic target and the matching loss"""
     autocast: Literal["off", "bf16"] = "off"
     """bf16: the K-sample critic passes under torch.autocast (faster on CPUs with bf16 units)"""
 
@@ -98,8 +94,7 @@ class SoftQNetworks(nn.Module):
         return torch.stack([self.q1(x, a), self.q2(x, a)])
 
 
-LOG_STD_MAX = 2
-LOG_STD_MIN = -5
+LOG_STD_MIN, LOG_STD_MAX = -5, 2  # the bounds of the actor's log-std, as CleanRL's SAC
 
 
 class Actor(nn.Module):
@@ -115,21 +110,21 @@ class Actor(nn.Module):
         self.register_buffer("half_range", (self.high - self.low) / 2, persistent=False)
 
     def forward(self, x, noise):
-        """x: (..., 1 or K, obs_dim), noise: (..., K, act_dim) -> actions (..., K, act_dim) in
-        [low, high]. One forward pass per state serves all K samples."""
+        """x: (..., 1 or K, obs_dim), noise: (..., K, noise_dim) -> actions (..., K, act_dim)."""
         mean, log_std = self.net(x).chunk(2, dim=-1)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         u = mean + log_std.exp() * noise
         return self.low + (self.high - self.low) * (torch.tanh(u) + 1) / 2
 
-    def deterministic(self, x):
+    def evaluation_action(self, x):
         """The evaluation action: the squashed mean (noise = 0, no heat noise). x: (N, obs_dim)."""
         return self(x, torch.zeros(x.shape[0], self.noise_dim, device=x.device))
 
 
 def build_actor(observation_space, action_space, args):
     """The actor for these spaces and args (a dict: vars(Args), or a saved model's args)."""
-    return Actor(observation_space.shape[0], action_space, args["hidden_sizes"], args["activation"])
+    sizes, activation = args["hidden_sizes"], args["activation"]
+    return Actor(observation_space.shape[0], action_space, sizes, activation)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -181,8 +176,10 @@ def heat_step(actions, std, low, high):
 
 
 def heat_noise_std(args, actor):
-    """§3.1 eq. 6: the heat noise's std, sqrt(2 lambda eta) half-ranges (one lambda, all tasks)."""
-    return (2 * args.entropy_scale * args.eta) ** 0.5 * actor.half_range
+    """§3.1 eq. 6: the std of the heat noise added to sampled actions, sqrt(2 lambda eta)
+    half-ranges (one lambda, all tasks); none under closed-form, whose actor carries the heat."""
+    scale = 0.0 if args.matching == "closed-form" else (2 * args.entropy_scale * args.eta) ** 0.5
+    return scale * actor.half_range
 
 
 def critic_target(data, target_actor, qf_target, heat_std, args):
@@ -195,47 +192,41 @@ def critic_target(data, target_actor, qf_target, heat_std, args):
         next_actions = heat_step(next_actions, heat_std, target_actor.low, target_actor.high)
         with torch.autocast(next_obs.device.type, torch.bfloat16, enabled=args.autocast == "bf16"):
             next_q = qf_target(next_obs, next_actions).float()  # (2, B, K)
-        next_q = next_q[0] if args.single_q else next_q.min(dim=0).values
+        next_q = next_q.min(dim=0).values  # (B, K)
         return data.rewards + args.gamma * (1 - data.terminations) * next_q.mean(dim=1)
 
 
-def rank_coupling(samples, targets):
-    """Pair the K samples of each state with the K targets rank by rank in each dimension, the
-    W2-optimal coupling of every 1-D marginal: (B, K, d), (B, K, d) -> targets reordered."""
-    order = samples.argsort(dim=1)  # order[r]: the sample of rank r; it gets the target of rank r
-    return torch.empty_like(targets).scatter_(1, order, targets.sort(dim=1).values)
-
-
-def heat_coupling(samples, noisy, half):
-    """The heat step as a map of the actor's samples: the heat-noised ones paired with them by rank
-    along the principal axes of each state's normalised samples (W2-optimal for a Gaussian)."""
-    samples, noisy = samples / half, noisy / half
-    centred = samples - samples.mean(dim=1, keepdim=True)
-    axes = torch.linalg.eigh(centred.mT @ centred)[1]  # (B, d, d), orthonormal columns
-    return rank_coupling(samples @ axes, noisy @ axes) @ axes.mT * half
+def closed_form_heat(u, heat_var):
+    """The heat step in closed form, N(m, C) * N(0, heat_var I) = N(m, C + heat_var I), as the
+    W2-optimal linear map of each state's K samples u (B, K, d), in normalised actions: the
+    deviations from their mean scaled along their principal axes by sqrt(1 + heat_var / v), v
+    the deviations' own variance along each axis. A direction with no spread (v = 0) cannot be
+    widened by any map of the samples: it stays as it is."""
+    mean = u.mean(dim=1, keepdim=True)
+    centred = u - mean
+    axes = torch.linalg.eigh((centred.mT @ centred).double())[1].to(u.dtype)  # (B, d, d)
+    proj = centred @ axes  # coordinates along the axes
+    var = proj.pow(2).sum(dim=1, keepdim=True) / (u.shape[1] - 1)  # (B, 1, d), not eigh's values
+    scale = torch.where(var > 0, (1 + heat_var / var).sqrt(), torch.ones_like(var))
+    return mean + (proj * scale) @ axes.mT
 
 
 def transport_targets(obs, actor, qf, noise, heat_std, args):
     """Transport and heat step (§3.1-3.2): the actor's K samples per state and where the update
-    moves them, along grad_a Q at heat-noised samples: noise (B, K, .) -> both (B, K, act_dim). As
-    the heat noise, all is in actions normalised to [-1, 1]: one eta and lambda for every task."""
+    moves them, along grad_a Q at the heat-noised samples (pointwise) or at the samples themselves
+    (closed-form, heat_std 0), then widened (closed-form): noise (B, K, .) -> both (B, K, act_dim).
+    As the heat noise, all is in actions normalised to [-1, 1]: one eta and lambda for all tasks."""
     with torch.no_grad():
         actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
         noisy = heat_step(actions, heat_std, actor.low, actor.high)
-        if args.matching == "coupled":  # the heat step as a map of each sample
-            noisy = heat_coupling(actions, noisy, actor.half_range).clamp(actor.low, actor.high)
     noisy.requires_grad_(True)
     with torch.autocast(obs.device.type, torch.bfloat16, enabled=args.autocast == "bf16"):
-        q = qf(obs, noisy)  # (2, B, K)
-        q = q[0] if args.single_q else q.min(dim=0).values
+        q = qf(obs, noisy).min(dim=0).values  # (B, K)
     (grad,) = torch.autograd.grad(q.sum(), noisy)  # the action gradient only
-    step = args.eta * actor.half_range**2  # eta grad_u Q in u = a / half, in env units
-    if args.matching == "pointwise":  # each sample onto its own moved copy
-        targets = actions + step * grad
-    elif args.matching == "coupled":  # each heat-noised sample onto its own moved copy
-        targets = noisy.detach() + step * grad
-    else:  # "rank": moving, then pairing by rank, unfolds an overshooting step into an expansion
-        targets = rank_coupling(actions, noisy.detach() + step * grad)
+    targets = actions + args.eta * actor.half_range**2 * grad  # eta grad_u Q, u = a / half
+    if args.matching == "closed-form":  # then the heat step, on each state's K moved samples
+        heat_var = 2 * args.entropy_scale * args.eta
+        targets = closed_form_heat(targets / actor.half_range, heat_var) * actor.half_range
     margin = 1e-3 * (actor.high - actor.low)  # tanh can't reach the box edge: keep targets inside
     return actions, targets.clamp(actor.low + margin, actor.high - margin)
 
@@ -325,9 +316,6 @@ def main(args):
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
     rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     heat_std = heat_noise_std(args, actor)
-    target_fn, matching_fn = critic_target, matching_loss
-    if args.compile:
-        target_fn, matching_fn = torch.compile(critic_target), torch.compile(matching_loss)
 
     stateful = dict(actor=actor, target_actor=target_actor, qf=qf, qf_target=qf_target)
     stateful.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, replay_buffer=rb)
@@ -356,14 +344,14 @@ def main(args):
         # ALGO LOGIC: training.
         if global_step >= args.learning_starts:
             data = rb.sample(args.batch_size)
-            target = target_fn(data, target_actor, qf_target, heat_std, args)
+            target = critic_target(data, target_actor, qf_target, heat_std, args)
             q_values = qf(data.obs, data.actions.unsqueeze(1))[..., 0]  # (2, B)
             qf_losses = (q_values - target).pow(2).mean(dim=1)  # (qf1_loss, qf2_loss)
             q_optimizer.zero_grad()
             qf_losses.sum().backward()
             q_optimizer.step()
 
-            actor_loss, samples = matching_fn(data.obs, actor, qf, heat_std, args)
+            actor_loss, samples = matching_loss(data.obs, actor, qf, heat_std, args)
             actor_optimizer.zero_grad()
             actor_loss.backward()
             actor_optimizer.step()
@@ -382,7 +370,7 @@ def main(args):
 
         # TRY NOT TO MODIFY: evaluation, checkpoints and clean stops on SIGTERM/SIGINT
         done_steps = global_step + args.num_envs  # env steps taken once this iteration ends
-        run.evaluate_if_due(actor.deterministic, done_steps)
+        run.evaluate_if_due(actor.evaluation_action, done_steps)
         if run.stopping:
             break
         run.checkpoint_if_due(stateful, envs, done_steps)

@@ -67,7 +67,7 @@ def is_implicit(module):
 def make_actor(module, obs_dim=3, box=None, hidden=(32, 32), activation="relu", latent_dim=2):
     """An actor of either script (WPPG-I's with latent_dim latents), actions in box."""
     box = box or gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-    extra = [latent_dim] if is_implicit(module) else []
+    extra = [latent_dim, 16] if is_implicit(module) else []  # WPPG-I: latents, eval samples
     return module.Actor(obs_dim, box, hidden, activation, *extra)
 
 

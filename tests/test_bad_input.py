@@ -256,8 +256,11 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
         "not an evaluations.csv",
     ),
     (
-        [sys.executable, "-m", "tools.study.study_variants", "--variants", "implicit-actor"],
-        "goes with closed-form-heat alone",
+        [
+            *[sys.executable, "-m", "tools.study.study_variants"],
+            *["--variants", "implicit-actor", "soft-target"],
+        ],
+        "goes only with coupled, compile, rank, single-q",
     ),
     ([sys.executable, "-m", "tools.study.heat_toys", "--toys", "cube"], "invalid choice: 'cube'"),
     ([sys.executable, "-m", "tools.study.heat_toys", "--updates", "-1"], "--updates must be >= 0"),

@@ -45,8 +45,8 @@ def test_train_log_save_load_track(script, tmp_path):
     assert video.parent.name.startswith("Hopper-v5__")  # named after the saved model's env
 
 
-def test_same_seed_same_returns_coupled_matching(script, tmp_path):
-    """The default (pointwise) is pinned bit for bit by test_reference.py; coupled here."""
+def test_same_seed_same_returns_closed_form(script, tmp_path):
+    """Pinned against recorded runs by test_reference.py; here run twice on another task."""
     logs = []
     for attempt in ["a", "b"]:
         (tmp_path / attempt).mkdir()
@@ -57,7 +57,7 @@ def test_same_seed_same_returns_coupled_matching(script, tmp_path):
             "InvertedPendulum-v5",
             *flags,
             "--matching",
-            "coupled",
+            "closed-form",
             *SMALL,
             cwd=tmp_path / attempt,
         )

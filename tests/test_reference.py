@@ -18,7 +18,7 @@ CASES = [
     (script, env_id, matching)
     for script in SCRIPTS
     for env_id in ["Reacher-v5", "InvertedDoublePendulum-v5"]
-    for matching in ["pointwise", "coupled", "rank"]
+    for matching in ["pointwise", "closed-form"]
 ]
 FLAGS = [
     "--total-timesteps",

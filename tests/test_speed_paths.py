@@ -89,15 +89,20 @@ def test_bf16_autocast_stays_close_to_fp32(module):
 
 
 def test_compile_and_bf16_end_to_end(script, tmp_path):
+    """--compile lives in the study's variants: torch.compile of the target and the loss."""
+    implicit = ["implicit-actor"] if "implicit" in script else []
     result = run_script(
-        script,
+        "tools/study/study_variants.py",
+        "--variants",
+        "compile",
+        *implicit,
+        "--",
         "--env-id",
         "InvertedPendulum-v5",
         "--total-timesteps",
         400,
         "--learning-starts",
         200,
-        "--compile",
         "--autocast",
         "bf16",
         *SMALL,

@@ -10,11 +10,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import MODULES, ROOT, SCRIPTS, SMALL, make_actor, only_run_dir, run_script, scalars
+from conftest import ROOT, SMALL, only_run_dir, run_script, scalars
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
 from tools import load_script
-from tools.study.heat_toys import quadratic, splitting_fixed_point, train_on_toy
 
 variants = load_script("tools/study/study_variants.py")
 
@@ -75,15 +74,45 @@ def test_all_variants_train_and_log(tmp_path):
 
 
 @pytest.mark.parametrize("implicit", [False, True], ids=["wppg", "wppg_implicit"])
-def test_closed_form_heat_runs_either_script(implicit, tmp_path):
-    """The screen's and the confirmation's runs (docs/experiments.md 3.6): either script trains with
-    the closed-form heat step, and its actor keeps a spread of its own (no noise is added)."""
-    variants = ["closed-form-heat"] + ["implicit-actor"] * implicit
-    run_dir, logged = run_variants(tmp_path, variants, 400, 0.05)
-    assert f"wppg{'_implicit' * implicit}_closed-form-heat" in run_dir.name
-    own = [v for _, v in logged["charts/action_std"]]
-    executed = [v for _, v in logged["charts/executed_action_std"]]
-    assert own == pytest.approx(executed) and min(own) > 0.01  # heat std 0.1 of the half-range
+def test_coupled_and_single_q_run_either_script(implicit, tmp_path):
+    """The pairings and the single critic that left the scripts still run, for either actor."""
+    chosen = ["coupled", "single-q"] + ["implicit-actor"] * implicit
+    run_dir, logged = run_variants(tmp_path, chosen, 400, 0.05)
+    assert f"wppg{'_implicit' * implicit}_coupled+single-q" in run_dir.name
+    assert all(math.isfinite(v) for _, v in logged["losses/actor_loss"])
+
+
+def test_single_q_is_q1_in_both_places():
+    torch.manual_seed(0)
+    qf = variants.single_q(variants.wppg)(3, 2, (8,), "tanh")
+    x, a = torch.randn(4, 3), torch.randn(4, 5, 2)
+    q = qf(x, a)
+    torch.testing.assert_close(q[0], q[1])
+    torch.testing.assert_close(q[0], qf.q1(x, a))
+
+
+def test_rank_coupling_pairs_equal_ranks_per_dimension():
+    samples = torch.tensor([[[0.3, 2.0], [0.1, 1.0], [0.2, 3.0]]])  # (B=1, K=3, d=2)
+    targets = torch.tensor([[[5.0, -1.0], [4.0, -3.0], [6.0, -2.0]]])
+    paired = variants.rank_coupling(samples, targets)
+    assert paired.tolist() == [[[6.0, -2.0], [4.0, -3.0], [5.0, -1.0]]]
+
+
+def test_heat_coupling_is_the_heat_steps_map_of_a_gaussian():
+    """Samples of N(0, diag(4, 0.25)) rotated by 30 degrees, noise of variance h: the coupled
+    samples are the heat-noised ones, rearranged so each stays near its own sample, with covariance
+    Sigma + h I (the convolution's) and no more displacement than the W2 map's."""
+    torch.manual_seed(0)
+    rotation = torch.tensor([[math.cos(0.5), -math.sin(0.5)], [math.sin(0.5), math.cos(0.5)]])
+    samples = (torch.randn(64, 4096, 2) * torch.tensor([2.0, 0.5])) @ rotation.T
+    h = 0.04
+    noisy = samples + h**0.5 * torch.randn_like(samples)
+    coupled = variants.heat_coupling(samples, noisy, torch.ones(2))
+    cov = torch.einsum("bki,bkj->ij", coupled, coupled) / coupled.shape[:2].numel()
+    want = rotation @ torch.diag(torch.tensor([4.0, 0.25])) @ rotation.T + h * torch.eye(2)
+    torch.testing.assert_close(cov, want, atol=0.02, rtol=0.02)
+    moved = (coupled - samples).pow(2).sum(-1).mean()
+    assert moved < 0.1 * (noisy - samples).pow(2).sum(-1).mean()  # 2 h is the independent pairing's
 
 
 def test_online_actor_target_uses_the_first_actor_built():
@@ -265,41 +294,3 @@ def test_eval_latent_evaluates_a_saved_wppg_i_model_three_ways(tmp_path):
     assert tool.returncode == 0, tool.stderr
     row = tool.stdout.strip().splitlines()[-1].split("|")
     assert row[1].strip() == str(model) and all(float(value) > 0 for value in row[2:5])
-
-
-@pytest.mark.parametrize("module", [variants.wppg, MODULES[SCRIPTS[1]]], ids=["wppg", "wppg_i"])
-def test_closed_form_heat_reaches_the_splitting_fixed_point(module, monkeypatch):
-    """closed-form-heat on Q = -c u^2 / 2 in half-ranges u, box [-3, 3] x [0, 0.5]: the actor's own
-    spread (no noise is added when acting) must reach 2 lambda / (c (2 - eta c)) per dimension
-    within 15 % (explicit) or 25 % (implicit)."""
-    monkeypatch.setattr(module, "transport_targets", variants.closed_form_transport)
-    torch.manual_seed(0)
-    low, high = np.array([-3.0, 0.0], np.float32), np.array([3.0, 0.5], np.float32)
-    lam, eta, c = 0.05, 0.1, 2.0
-    actor = make_actor(module, box=gym.spaces.Box(low, high), latent_dim=2)
-    half = (high - low) / 2
-    q = quadratic(np.diag(c / half**2).tolist(), ((low + high) / 2).tolist())
-    train_on_toy(module, actor, q, "pointwise", 128, 3000, 3e-3, eta, heat_std=0.0, lam=lam)
-    with torch.no_grad():
-        actions = actor(torch.ones(1, 1, 3), torch.randn(1, 20_000, actor.noise_dim))[0]
-    fixed_point = splitting_fixed_point([[c]], lam, eta)[0, 0]
-    ratio = actions.var(dim=0) / torch.tensor(half) ** 2 / fixed_point
-    assert ((ratio - 1).abs() < (0.25 if module is not variants.wppg else 0.15)).all(), ratio
-
-
-def test_closed_form_heat_adds_2_lambda_eta_along_each_axis():
-    """A Gaussian's samples, rotated: the map keeps the mean and each sample's side, and adds
-    heat_var to the covariance, exactly as the convolution does."""
-    torch.manual_seed(0)
-    rotation = torch.tensor([[math.cos(0.5), -math.sin(0.5)], [math.sin(0.5), math.cos(0.5)]])
-    samples = (torch.randn(8, 4096, 2) * torch.tensor([0.4, 0.1])) @ rotation.T + 0.2
-    half = torch.tensor([2.0, 1.0])
-    widened = variants.closed_form_heat(samples * half, 0.01, half) / half
-
-    def cov(x):
-        return torch.einsum("bki,bkj->bij", x - x.mean(1, True), x - x.mean(1, True)) / 4095
-
-    torch.testing.assert_close(
-        cov(widened), cov(samples) + 0.01 * torch.eye(2), atol=1e-5, rtol=1e-4
-    )
-    torch.testing.assert_close(widened.mean(1), samples.mean(1), atol=1e-5, rtol=0)

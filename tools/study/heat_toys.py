@@ -31,7 +31,7 @@ SCRIPTS = {
     "explicit": "wppg_continuous_action.py",
     "implicit": "wppg_implicit_continuous_action.py",
 }
-COUPLINGS = ["pointwise", "rank", "coupled"]
+COUPLINGS = ["pointwise", "closed-form", "rank", "coupled"]  # the last two: study_variants
 
 
 class ToyQ(torch.nn.Module):
@@ -75,24 +75,39 @@ def splitting_fixed_point(curvature, lam, eta):
 
 def train_on_toy(module, actor, q, matching, K, updates, lr, eta=0.1, heat_std=0.01, lam=1e-4):
     """Repeated actor updates on one state (a batch of 16 copies); returns the last samples."""
-    args = module.Args(eta=eta, num_action_samples=K, matching=matching, entropy_scale=lam)
+    scripts_own = matching in ("pointwise", "closed-form")
+    args = module.Args(
+        eta=eta,
+        num_action_samples=K,
+        matching=matching if scripts_own else "pointwise",
+        entropy_scale=lam,
+    )
     obs, optimizer = torch.ones(16, 3), torch.optim.Adam(actor.parameters(), lr=lr)
-    samples = None  # no update, no samples
-    for _ in range(updates):
-        loss, samples = module.matching_loss(obs, actor, q, heat_std, args)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    samples, transport = None, module.transport_targets  # no update, no samples
+    if not scripts_own:  # the pairings that live in study_variants, for the time of this call
+        module.transport_targets = load_variants().coupled_transport(module, matching)
+    try:
+        for _ in range(updates):
+            loss, samples = module.matching_loss(obs, actor, q, heat_std, args)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        module.transport_targets = transport
     return samples
+
+
+def load_variants():
+    return load_script("tools/study/study_variants.py")
 
 
 def train(module, actor_kind, matching, q, box, K, lam, eta, lr, updates, seed=0):
     """The actor's own samples at the toy state after training, and the heat std."""
     torch.manual_seed(seed)
     latent = [max(2, box.shape[0])] if actor_kind == "implicit" else []
-    actor = module.Actor(3, box, (32, 32), "relu", *latent)
-    heat_std = (2 * lam * eta) ** 0.5
-    train_on_toy(module, actor, q, matching, K, updates, lr, eta, heat_std)
+    actor = module.Actor(3, box, (32, 32), "relu", *latent, *[16] * bool(latent))
+    heat_std = 0.0 if matching == "closed-form" else (2 * lam * eta) ** 0.5
+    train_on_toy(module, actor, q, matching, K, updates, lr, eta, heat_std, lam)
     with torch.no_grad():
         actions = actor(torch.ones(1, 1, 3), torch.randn(1, 20_000, actor.noise_dim))[0]
     return actions, heat_std
@@ -110,8 +125,9 @@ def cost_ms(module, matching, repeats=20):
     samples, noisy = torch.randn(256, 32, 3), torch.randn(256, 32, 3)
     call = {
         "pointwise": lambda: noisy,
-        "rank": lambda: module.rank_coupling(samples, noisy),
-        "coupled": lambda: module.heat_coupling(samples, noisy),
+        "closed-form": lambda: module.closed_form_heat(noisy, 0.01),
+        "rank": lambda: load_variants().rank_coupling(samples, noisy),
+        "coupled": lambda: load_variants().heat_coupling(samples, noisy, torch.ones(3)),
     }[matching]
     for _ in range(3):
         call()

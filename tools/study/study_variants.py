@@ -15,16 +15,16 @@ functions replaced; everything else, flags included, is the script's.
   sac-actor       SAC's actor loss, mean_k [lambda log pi(a_k|s) - min Q(s, a_k)] over K
                   reparameterised samples, in place of action-gradient matching (the heat noise
                   then only acts when sampling: pass a tiny --eta to remove it)
-  closed-form-heat
-                  the heat step in closed form, accumulated in the actor (docs/heat_step.md): the K
-                  samples of each state are moved along grad_a Q (at the samples themselves), then
-                  widened along their principal axes so that their covariance grows by
-                  2 lambda eta I, the convolution N(m, C) * N(0, 2 lambda eta I) = N(m, C +
-                  2 lambda eta I), all in actions normalised to [-1, 1]; the actor is regressed
-                  onto them (same noise). No noise is added when acting or in the critic target:
-                  the actor's own spread carries the heat. Works for either actor.
-  implicit-actor  run WPPG-I (wppg_implicit_continuous_action.py) instead of WPPG; only with
-                  closed-form-heat"""
+  rank, coupled   the actor updates the scripts no longer carry (docs/heat_step.md): "coupled" pairs
+                  the heat-noised samples with the actor's by rank along their principal axes and
+                  regresses each onto its partner's moved copy; "rank" pairs after moving and
+                  diverges on steep critics. Either actor.
+  single-q        Q1 alone instead of min(Q1, Q2) in the target and the action gradient. Either
+                  actor.
+  compile         torch.compile the critic target and the matching loss. Either actor.
+  implicit-actor  run WPPG-I (wppg_implicit_continuous_action.py) instead of WPPG; only with the
+                  variants marked "either actor". The closed-form heat step is the scripts' own
+                  --matching closed-form."""
 
 import argparse
 import math
@@ -72,7 +72,7 @@ def soft_critic_target(lam):
                 next_actions, heat_std, target_actor.low, target_actor.high
             )
             next_q = qf_target(next_obs, next_actions)
-            next_q = next_q[0] if args.single_q else next_q.min(dim=0).values
+            next_q = next_q.min(dim=0).values
             soft = (next_q - lam * log_prob).mean(dim=1)
             return data.rewards + args.gamma * (1 - data.terminations) * soft
 
@@ -86,7 +86,7 @@ def sac_actor_loss(lam):
         )
         actions, log_prob = sample_with_log_prob(actor, obs, noise)
         q = qf(obs, actions)
-        q = q[0] if args.single_q else q.min(dim=0).values
+        q = q.min(dim=0).values
         return (lam * log_prob - q).mean(), actions.detach()
 
     return matching_loss
@@ -116,40 +116,68 @@ def entropy_reward(lam, num_samples, eta):
     return ReplayBuffer
 
 
-def closed_form_heat(moved, heat_var, half_range):
-    """The heat step as the W2-optimal map of each state's K samples onto a Gaussian convolved with
-    N(0, heat_var I): deviations from the mean scaled along the principal axes by
-    sqrt(1 + heat_var / variance). In actions normalised to [-1, 1]: (B, K, d) -> (B, K, d)."""
-    u = moved / half_range
-    mean = u.mean(dim=1, keepdim=True)
-    var, axes = torch.linalg.eigh((u - mean).mT @ (u - mean) / (u.shape[1] - 1))
-    scale = (1 + heat_var / var.clamp_min(1e-12)).sqrt().unsqueeze(1)  # (B, 1, d)
-    return (mean + (((u - mean) @ axes) * scale) @ axes.mT) * half_range
+def rank_coupling(samples, targets):
+    """Pair the K samples of each state with the K targets rank by rank in each dimension, the
+    W2-optimal coupling of every 1-D marginal: (B, K, d), (B, K, d) -> targets reordered."""
+    order = samples.argsort(dim=1)  # order[r]: the sample of rank r; it gets the target of rank r
+    return torch.empty_like(targets).scatter_(1, order, targets.sort(dim=1).values)
 
 
-def closed_form_transport(obs, actor, qf, noise, heat_std, args):
-    """transport_targets with the heat step in closed form: move each sample along grad_a Q at
-    itself (eta in half-ranges, as the script), then widen them (closed_form_heat)."""
-    with torch.no_grad():
-        actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
-    at = actions.clone().requires_grad_(True)
-    q = qf(obs, at)
-    q = q[0] if args.single_q else q.min(dim=0).values
-    (grad,) = torch.autograd.grad(q.sum(), at)
-    moved = actions + args.eta * actor.half_range**2 * grad
-    targets = closed_form_heat(moved, 2 * args.entropy_scale * args.eta, actor.half_range)
-    margin = 1e-3 * (actor.high - actor.low)
-    return actions, targets.clamp(actor.low + margin, actor.high - margin)
+def heat_coupling(samples, noisy, half):
+    """The heat step as a map of the actor's samples: the heat-noised ones paired with them by rank
+    along the principal axes of each state's normalised samples (W2-optimal for a Gaussian)."""
+    samples, noisy = samples / half, noisy / half
+    centred = samples - samples.mean(dim=1, keepdim=True)
+    axes = torch.linalg.eigh(centred.mT @ centred)[1]  # (B, d, d), orthonormal columns
+    return rank_coupling(samples @ axes, noisy @ axes) @ axes.mT * half
 
 
-def no_added_noise(args, actor):
-    """heat_noise_std for closed-form-heat: the actor's samples already carry the heat."""
-    return torch.zeros_like(actor.half_range)
+def coupled_transport(module, kind):
+    """The script's transport_targets with the "coupled" or "rank" pairing, as the scripts had it
+    before 2026-12 (bit for bit, for the same random numbers)."""
+
+    def transport_targets(obs, actor, qf, noise, heat_std, args):
+        with torch.no_grad():
+            actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
+            noisy = module.heat_step(actions, heat_std, actor.low, actor.high)
+            if kind == "coupled":  # the heat step as a map of each sample
+                noisy = heat_coupling(actions, noisy, actor.half_range)
+                noisy = noisy.clamp(actor.low, actor.high)
+        noisy.requires_grad_(True)
+        q = qf(obs, noisy).min(dim=0).values
+        (grad,) = torch.autograd.grad(q.sum(), noisy)
+        moved = noisy.detach() + args.eta * actor.half_range**2 * grad
+        targets = moved if kind == "coupled" else rank_coupling(actions, moved)
+        margin = 1e-3 * (actor.high - actor.low)
+        return actions, targets.clamp(actor.low + margin, actor.high - margin)
+
+    return transport_targets
 
 
-def use_closed_form_heat(module):
-    """Patch a script module (either actor) to the closed-form heat step."""
-    module.transport_targets, module.heat_noise_std = closed_form_transport, no_added_noise
+def single_q(module):
+    """The script's twin critics with Q1 in both places, so that min(Q1, Q2) is Q1."""
+
+    class SingleQ(module.SoftQNetworks):
+        def forward(self, x, a):
+            q1 = self.q1(x, a)
+            return torch.stack([q1, q1])
+
+    return SingleQ
+
+
+BOTH_ACTORS = {"rank", "coupled", "single-q", "compile"}
+
+
+def apply_either_actor(module, chosen):
+    """Patch a script module (either actor) with the variants that apply to both."""
+    for kind in ["rank", "coupled"]:
+        if kind in chosen:
+            module.transport_targets = coupled_transport(module, kind)
+    if "single-q" in chosen:
+        module.SoftQNetworks = single_q(module)
+    if "compile" in chosen:
+        module.critic_target = torch.compile(module.critic_target)
+        module.matching_loss = torch.compile(module.matching_loss)
 
 
 def main():
@@ -165,18 +193,23 @@ def main():
             "entropy-reward",
             "sac-actor",
             "online-actor",
-            "closed-form-heat",
+            *sorted(BOTH_ACTORS),
             "implicit-actor",
         ],
     )
     opts, rest = parser.parse_known_args()
+    if {"rank", "coupled"} <= set(opts.variants):
+        sys.exit("error: --variants rank and coupled are two pairings: choose one")
     if "implicit-actor" in opts.variants:
-        if set(opts.variants) != {"implicit-actor", "closed-form-heat"}:
-            sys.exit("error: --variants implicit-actor goes with closed-form-heat alone")
+        if not set(opts.variants) - {"implicit-actor"} <= BOTH_ACTORS:
+            sys.exit(
+                "error: --variants implicit-actor goes only with " + ", ".join(sorted(BOTH_ACTORS))
+            )
         implicit = load_script("wppg_implicit_continuous_action.py")
         args = tyro.cli(implicit.Args, args=[a for a in rest if a != "--"])
-        use_closed_form_heat(implicit)
-        args.exp_name = "wppg_implicit_closed-form-heat"
+        chosen = [v for v in opts.variants if v != "implicit-actor"]
+        apply_either_actor(implicit, chosen)
+        args.exp_name = "wppg_implicit_" + "+".join(chosen)
         return implicit.main(args)
     args = tyro.cli(wppg.Args, args=[a for a in rest if a != "--"])
     lam = args.entropy_scale
@@ -189,8 +222,7 @@ def main():
         wppg.critic_target = online_actor_target(wppg.critic_target)
     if "entropy-reward" in opts.variants:
         wppg.ReplayBuffer = entropy_reward(lam, args.entropy_samples, args.eta)
-    if "closed-form-heat" in opts.variants:
-        use_closed_form_heat(wppg)
+    apply_either_actor(wppg, opts.variants)
     args.exp_name = "wppg_" + "+".join(opts.variants)
     wppg.main(args)
 
