@@ -97,7 +97,9 @@ run_one() {
     exec {lock}> "$OUT/.$name.lock" && flock -n "$lock" \
       || { echo "FAIL $name: already running (another benchmark.sh on $OUT?)"; return 1; }
   fi
-  compgen -G "$dir/runs/*/checkpoint.pt" > /dev/null || rm -rf "${dir:?}"  # no checkpoint: start clean
+  # no checkpoint: start clean. find, not a glob: --out or a folder above it may hold [ ] * ? (o[1])
+  [ -n "$(find "$dir/runs" -mindepth 2 -maxdepth 2 -name checkpoint.pt -print -quit 2> /dev/null)" ] \
+    || rm -rf "${dir:?}"
   mkdir -p "$dir" && printf '%s\n' "$cmd" > "$dir/cmd"
   if (cd "$dir" && eval "$cmd") >> "$dir/log.txt" 2>&1; then  # appended: a resumed run keeps its history
     touch "$dir/done"; echo "done $name"

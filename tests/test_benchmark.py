@@ -128,14 +128,16 @@ def test_failed_run_is_reported_and_rerun_alone(tmp_path):
     assert "done wppg__InvertedPendulum-v5__2" in second.stdout
 
 
-def test_stop_signal_checkpoints_the_runs_and_starts_no_more(tmp_path):
+@pytest.mark.parametrize("out", ["out", "o[1]"])  # a glob character in --out must not lose data
+def test_stop_signal_checkpoints_the_runs_and_starts_no_more(tmp_path, out):
     """SIGTERM to benchmark.sh (as Ctrl-C reaches it) stops the running run with a checkpoint and
-    starts no other run; the same command resumes."""
+    starts no other run; the same command resumes from that checkpoint, whatever --out's name."""
+    out = tmp_path / out
     cmd = [
         "bash",
         str(ROOT / "benchmark.sh"),
         "--out",
-        str(tmp_path),
+        str(out),
         *PENDULUM,
         "--num-seeds",
         "2",
@@ -147,18 +149,27 @@ def test_stop_signal_checkpoints_the_runs_and_starts_no_more(tmp_path):
         *TINY[2:],
     ]
     env = {**os.environ, "PYTHON": sys.executable, "WANDB_MODE": "offline"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    log = tmp_path / "wppg__InvertedPendulum-v5__1" / "log.txt"
-    deadline = time.time() + 300
-    while not (log.exists() and "step=" in log.read_text()):
-        assert time.time() < deadline and proc.poll() is None
-        time.sleep(0.5)
-    proc.terminate()
-    _, err = proc.communicate(timeout=120)
+    log = out / "wppg__InvertedPendulum-v5__1" / "log.txt"
+
+    def start_then_stop(ready):
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.time() + 300
+        while not (log.exists() and ready(log.read_text())):
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.5)
+        proc.terminate()
+        return proc, proc.communicate(timeout=120)[1]
+
+    proc, err = start_then_stop(lambda text: "step=" in text)
     assert proc.returncode == 130 and "rerun the same command to resume" in err
     assert "stopped by signal 15" in log.read_text()
-    assert list(tmp_path.glob("wppg__InvertedPendulum-v5__1/runs/*/checkpoint.pt"))
-    assert not (tmp_path / "wppg__InvertedPendulum-v5__2").exists()  # never started
+    (checkpoint,) = out.glob("wppg__InvertedPendulum-v5__1/runs/*/checkpoint.pt")
+    assert not (out / "wppg__InvertedPendulum-v5__2").exists()  # never started
+    start_then_stop(lambda text: "resuming from" in text)
+    assert f"resuming from {checkpoint.relative_to(log.parent)}" in log.read_text()
+    assert "stopped by signal 15" in log.read_text().split("resuming from")[0]  # history kept
 
 
 def test_a_second_benchmark_leaves_a_running_run_alone(tmp_path):

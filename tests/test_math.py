@@ -113,17 +113,19 @@ def test_closed_form_heat_adds_2_lambda_eta_along_each_axis(module):
 
 
 def test_closed_form_heat_on_a_rank_deficient_generator(module):
-    """A latent of dimension 1 (samples on a curve) and a nearly saturated action dimension: each
-    state's samples are nearly degenerate. Along each axis the widened deviations have variance
-    v + heat_var, so no target can lie farther from the mean than sqrt((K - 1) (tr C + d heat_var)),
-    and a direction with no spread at all stays as it is."""
+    """A latent of dimension 1 driving three action dimensions (a line, plus rounding-sized noise),
+    a nearly saturated action dimension, and one with no spread: each state's samples are nearly
+    degenerate. Along each axis the widened deviations have variance v + heat_var, so no target
+    can lie farther from the mean than sqrt((K - 1) (tr C + d heat_var)); a direction with no
+    spread stays as it is. Scaling by eigh's float32 eigenvalues instead of the deviations' own
+    variance put 85 % of the line's states beyond that bound (tools/mutations.py)."""
     torch.manual_seed(0)
     K, heat_var = 32, 2 * 0.05 * 0.1
     z = torch.randn(256, K, 1)
-    curve = torch.cat([0.3 * z, 0.05 * z.pow(2), 1e-4 * z], -1)  # a latent of dimension 1
+    line = torch.cat([0.3 * z, -0.2 * z, 0.1 * z], -1) + 1e-5 * torch.randn(256, K, 3)
     saturated = torch.cat([0.2 * torch.randn(256, K, 1), 1 - 1e-6 * torch.rand(256, K, 1)], -1)
     flat = torch.cat([0.2 * torch.randn(256, K, 1), torch.full((256, K, 1), 0.5)], -1)
-    for u in [curve, saturated, flat]:
+    for u in [line, saturated, flat]:
         widened = module.closed_form_heat(u, heat_var)
         mean = u.mean(dim=1, keepdim=True)
         trace = (u - mean).pow(2).sum(dim=(1, 2)) / (K - 1)  # (B,)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from tools import ROOT
 
-SCRIPTS = ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py"]
+FILES = ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py", "run_utils.py"]
 TESTS = ["tests/test_math.py", "tests/test_reference.py"]
-# name -> (what it does, [(text in both scripts, its replacement)])
+# name -> (what it does, [(text, its replacement)]): each text is replaced in every file of FILES
+# that holds it (the algorithm's in both scripts)
 MUTATIONS = {
     "no-clamp-margin": (
         "targets clamped to the box itself, not 0.1 % inside it",
@@ -24,7 +25,7 @@ MUTATIONS = {
     ),
     "heat-std-env-units": (
         "heat std sqrt(2 lambda eta) in env units (no half-range factor)",
-        [("** 0.5 * actor.half_range", "** 0.5")],
+        [("    return scale * actor.half_range", "    return scale + 0 * actor.half_range")],
     ),
     "fresh-noise": (
         "fresh noise at the re-forward of the matching loss",
@@ -37,39 +38,67 @@ MUTATIONS = {
     ),
     "online-actor-target": (
         "the online actor in the critic target",
-        [("target_fn(data, target_actor, qf_target", "target_fn(data, actor, qf_target")],
+        [("critic_target(data, target_actor, qf_target", "critic_target(data, actor, qf_target")],
     ),
     "detached-online-copy": (
         "a detached copy of the online actor in the critic target",
         [
             (
-                "target_fn(data, target_actor, qf_target",
-                "target_fn(data, __import__('copy').deepcopy(actor).requires_grad_(False), "
+                "critic_target(data, target_actor, qf_target",
+                "critic_target(data, __import__('copy').deepcopy(actor).requires_grad_(False), "
                 "qf_target",
             )
         ],
     ),
-    "sampled-eval-action": (
-        "the evaluation action sampled (noise ~ N(0, I)) instead of noise = 0",
+    "z0-eval-action": (
+        "WPPG-I evaluated at z = 0 instead of the mean action over fresh latents",
         [
             (
-                "return self(x, torch.zeros(x.shape[0], self.noise_dim, device=x.device))",
-                "return self(x, torch.randn(x.shape[0], self.noise_dim, device=x.device))",
+                "return self(x.unsqueeze(1), z).mean(dim=1)",
+                "return self(x.unsqueeze(1), 0 * z).mean(1)",
             )
         ],
     ),
-    "coupled-no-axes": (
-        "coupled: pair by rank per action dimension, not along the principal axes",
+    "eval-shares-training-rng": (
+        "evaluation draws its latents from training's generator (no fork_rng)",
         [
             (
-                "axes = torch.linalg.eigh(centred.mT @ centred)[1]",
-                "axes = torch.eye(centred.shape[-1]).expand(centred.shape[0], -1, -1)",
+                'with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):',
+                "with torch.no_grad():",
             )
         ],
     ),
-    "coupled-from-actions": (
-        "coupled: each sample moved from itself, not from its heat-noised partner",
-        [("targets = noisy.detach() + step * grad\n", "targets = actions + step * grad\n")],
+    "closed-form-eigh-values": (
+        "closed form: widened by eigh's float32 eigenvalues, not the projections' own variance",
+        [
+            (
+                "var = proj.pow(2).sum(dim=1, keepdim=True) / (u.shape[1] - 1)",
+                "var = torch.linalg.eigh(centred.mT @ centred)[0].unsqueeze(1).clamp_min(1e-12) "
+                "/ (u.shape[1] - 1)",
+            )
+        ],
+    ),
+    "closed-form-per-dimension": (
+        "closed form: widened along each action dimension, not the principal axes",
+        [
+            (
+                "axes = torch.linalg.eigh((centred.mT @ centred).double())[1].to(u.dtype)",
+                "axes = torch.eye(u.shape[-1]).expand(u.shape[0], -1, -1)",
+            )
+        ],
+    ),
+    "closed-form-lambda-eta": (
+        "closed form: covariance grown by lambda eta, not 2 lambda eta",
+        [
+            (
+                "heat_var = 2 * args.entropy_scale * args.eta",
+                "heat_var = args.entropy_scale * args.eta",
+            )
+        ],
+    ),
+    "closed-form-noise-when-acting": (
+        "closed form: the heat noise also added when acting and in the critic target",
+        [('0.0 if args.matching == "closed-form"', '0.0 if args.matching == "closed_form"')],
     ),
 }
 
@@ -117,13 +146,17 @@ def mutated_copy(tree, replacements):
         (Path(tree) / name).parent.mkdir(parents=True, exist_ok=True)
         if (ROOT / name).is_file():
             (Path(tree) / name).write_bytes((ROOT / name).read_bytes())
-    for script in SCRIPTS:
-        text = (Path(tree) / script).read_text()
+    found = {old: 0 for old, _ in replacements}
+    for name in FILES:
+        text = (Path(tree) / name).read_text()
         for old, new in replacements:
-            if text.count(old) != 1:
-                sys.exit(f"error: {script} does not hold {old!r} once; update tools/mutations.py")
+            if text.count(old) > 1:
+                sys.exit(f"error: {name} holds {old!r} more than once; update tools/mutations.py")
+            found[old] += text.count(old)
             text = text.replace(old, new)
-        (Path(tree) / script).write_text(text)
+        (Path(tree) / name).write_text(text)
+    if not all(found.values()):
+        sys.exit(f"error: no file holds {min(found, key=found.get)!r}; update tools/mutations.py")
 
 
 def main():

@@ -22,7 +22,7 @@ def main():
     for name in ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py"]:
         m = load_script(name)
         box = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
-        extra = [4] if "implicit" in name else []
+        extra = [4, 16] if "implicit" in name else []
         actor, target_actor = (
             m.Actor(11, box, (256, 256), "relu", *extra).to(device) for _ in range(2)
         )
@@ -37,7 +37,7 @@ def main():
         done = torch.zeros(B, device=device)
         heat_std = (2 * 1e-4 * 0.1) ** 0.5 * (actor.high - actor.low) / 2
         data = m.Batch(obs, next_obs, actions, rewards, done)
-        for matching in ["pointwise", "coupled", "rank"]:
+        for matching in ["pointwise", "closed-form"]:
             args = m.Args(gamma=0.99, num_action_samples=K, matching=matching)
 
             def update():

@@ -23,14 +23,14 @@ def main():
     parser.add_argument("--env-id", default="Walker2d-v5")
     parser.add_argument("--script", default="wppg_continuous_action.py")
     parser.add_argument("--updates", type=int, default=50)
-    parser.add_argument("--matching", default="pointwise", choices=["pointwise", "coupled", "rank"])
+    parser.add_argument("--matching", default="pointwise", choices=["pointwise", "closed-form"])
     opts = parser.parse_args()
     torch.set_num_threads(1)
     m = load_script(opts.script)
     args = run_utils.resolve_defaults(m.Args(env_id=opts.env_id, matching=opts.matching))
     env = gym.make(opts.env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    extra = [args.latent_dim] if hasattr(args, "latent_dim") else []
+    extra = [args.latent_dim, args.eval_samples] if hasattr(args, "latent_dim") else []
     actor, target_actor = (
         m.Actor(obs_dim, env.action_space, args.hidden_sizes, args.activation, *extra) for _ in "ab"
     )

@@ -43,9 +43,7 @@ CONFIGS = {
     "fp32": [],
     "pointwise": ["--matching", "pointwise"],
     "bf16": ["--autocast", "bf16"],
-    "compile": ["--compile"],
-    "compile_bf16": ["--compile", "--autocast", "bf16"],
-}
+}  # torch.compile left the scripts for tools/study/study_variants.py --variants compile (no gain)
 
 
 def mlp_flops(sizes):
@@ -190,7 +188,7 @@ def main():
     implicit = load_script(SCRIPTS["wppg_i"])
     args = run_utils.resolve_defaults(implicit.Args(env_id=opts.env_id))
     actor = implicit.Actor(
-        obs_dim, env.action_space, args.hidden_sizes, args.activation, args.latent_dim
+        obs_dim, env.action_space, args.hidden_sizes, args.activation, args.latent_dim, 16
     )
     obs = torch.randn(1, obs_dim)
     for _ in range(20):
