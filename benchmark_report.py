@@ -3,7 +3,7 @@ statistics (Agarwal et al. 2021: interquartile mean, stratified-bootstrap 95 % c
 intervals, performance profiles).
 
     python benchmark_report.py benchmark_runs  # or: bash benchmark.sh --out benchmark_runs --report
-    python benchmark_report.py benchmark_runs --include docs/study/evaluations.csv
+    python benchmark_report.py benchmark_runs --include lab/data/study/evaluations.csv
 
 A run is a folder <algo>__<env>__<seed> made by benchmark.sh; only finished runs (with a `done`
 file) count. --include adds the runs of earlier reports' evaluations.csv files (their training

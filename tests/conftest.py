@@ -1,5 +1,6 @@
 """Shared helpers: the two scripts as modules, run as a user runs them, and their logs read back."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -13,12 +14,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run_utils, tools and combined_humanoid, as the scripts see them
 import run_utils  # noqa: E402
-from tools import load_script  # noqa: E402
 
 torch.set_num_threads(1)  # as the scripts run in CI: one thread per process
 
 SCRIPTS = ["wppg_continuous_action.py", "wppg_implicit_continuous_action.py"]
-MODULES = {name: load_script(name) for name in SCRIPTS}
+MODULES = {name: importlib.import_module(Path(name).stem) for name in SCRIPTS}
 # small settings that still run real updates: learning starts well before the end
 SMALL = [
     "--num-action-samples",
@@ -151,3 +151,38 @@ def plain_q(qf, i, x, a):
     first = torch.cat([q.state_layer.weight, q.action_layer.weight], dim=1)
     h = torch.cat([x.unsqueeze(1).expand(-1, a.shape[1], -1), a], -1) @ first.T + q.state_layer.bias
     return q.rest(h)[..., 0]
+
+
+def finished_folder(out):
+    """An --out folder with one finished run and a report, as benchmark.sh leaves it."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = out / "wppg__InvertedPendulum-v5__1"
+    writer = SummaryWriter(str(run / "runs" / "r"))
+    for step in (100, 200):
+        writer.add_scalar("eval/episodic_return", float(step), step)
+    writer.close()
+    (run / "done").touch()
+    (out / "results.md").write_text("an earlier report\n")
+    (out / "nan.csv").write_text("task,algorithm,seed,step,eval_return\nT-v0,a,1,100,nan\n")
+    return out
+
+
+def assert_refused(command, words, tmp_path):
+    """A command line given bad input: exit status non-zero, no traceback, at most two lines on
+    stderr holding `words`, and nothing changed in a finished --out folder ({out} in command)."""
+    out = finished_folder(tmp_path / "out")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    command = [part.replace("{out}", str(out)) for part in command]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
+    assert words in result.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

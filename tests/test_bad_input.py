@@ -1,7 +1,6 @@
 """Bad input is refused before any work with one line that says what to change, a non-zero exit,
 and nothing written or changed."""
 
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import tyro
-from conftest import MODULES, ROOT, SCRIPTS, run_script
+from conftest import MODULES, ROOT, SCRIPTS, assert_refused, finished_folder, run_script
 
 CASES = [  # (flags, words the message must contain)
     (["--env-id", "Hoper-v5"], ["unknown --env-id 'Hoper-v5'", "did you mean Hopper-v5"]),
@@ -183,24 +182,8 @@ def test_load_model_bad_files_refused(script, finished_runs, tmp_path, monkeypat
         check_refused(MODULES[script], ["--load-model", str(path)], words, tmp_path, monkeypatch)
 
 
-def finished_folder(out):
-    """An --out folder with one finished run and a report, as benchmark.sh leaves it."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    run = out / "wppg__InvertedPendulum-v5__1"
-    writer = SummaryWriter(str(run / "runs" / "r"))
-    for step in (100, 200):
-        writer.add_scalar("eval/episodic_return", float(step), step)
-    writer.close()
-    (run / "done").touch()
-    (out / "results.md").write_text("an earlier report\n")
-    (out / "nan.csv").write_text("task,algorithm,seed,step,eval_return\nT-v0,a,1,100,nan\n")
-    return out
-
-
 REPORT = [sys.executable, str(ROOT / "benchmark_report.py")]
 BENCHMARK = ["bash", str(ROOT / "benchmark.sh")]
-SOLVED = [sys.executable, "-m", "tools.study.solved"]
 ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finished run
     (BENCHMARK + ["--out", "{out}", "--env-ids", ""], "--env-ids is empty"),
     (BENCHMARK + ["--out", "{out}", "--scripts", ""], "--scripts is empty"),
@@ -237,44 +220,6 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
         [sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--env-id", "Hopper-v3"],
         "cannot be made here",
     ),
-    (SOLVED + ["{out}/missing.csv", "--task", "T", "--threshold", "1"], "No such file"),
-    (SOLVED + ["{out}/results.md", "--task", "T", "--threshold", "1"], "no runs of T"),
-    (
-        [sys.executable, "-m", "tools.study.policy_spread", "{out}/missing"],
-        "no finished run folders",
-    ),
-    (
-        [sys.executable, "-m", "tools.study.eval_latent", "{out}/results.md"],
-        "not a model saved by WPPG-I",
-    ),
-    (
-        [sys.executable, "-m", "tools.study.lambda_shape", "{out}/missing"],
-        "not a folder of benchmark",
-    ),
-    (
-        [sys.executable, "-m", "tools.study.lambda_shape", "--include", "{out}/results.md"],
-        "not an evaluations.csv",
-    ),
-    (
-        [
-            *[sys.executable, "-m", "tools.study.study_variants"],
-            *["--variants", "implicit-actor", "soft-target"],
-        ],
-        "goes only with coupled, compile, rank, single-q",
-    ),
-    ([sys.executable, "-m", "tools.study.heat_toys", "--toys", "cube"], "invalid choice: 'cube'"),
-    ([sys.executable, "-m", "tools.study.heat_toys", "--updates", "-1"], "--updates must be >= 0"),
-    *[
-        (["bash", str(ROOT / "tools/study" / name), "frobnicate"], "give a chunk")
-        for name in [
-            "study.sh",
-            "heat_study.sh",
-            "defaults_study.sh",
-            "walker_study.sh",
-            "heat_screen.sh",
-            "heat_confirm.sh",
-        ]
-    ],
 ]
 
 
@@ -282,22 +227,7 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
     "command, words", ENTRY_CASES, ids=[" ".join(c[2:]) for c, _ in ENTRY_CASES]
 )
 def test_other_entry_points_refuse_bad_input(command, words, tmp_path):
-    """Exit status non-zero, no traceback, at most two lines on stderr, nothing changed."""
-    out = finished_folder(tmp_path / "out")
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    command = [part.replace("{out}", str(out)) for part in command]
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
-    assert words in result.stderr
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert_refused(command, words, tmp_path)
 
 
 def test_report_skips_a_corrupt_run_and_reports_the_rest(tmp_path):

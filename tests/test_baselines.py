@@ -3,6 +3,7 @@ benchmark.sh runs them, and benchmark_report.py's rliable statistics are right o
 values."""
 
 import csv
+import importlib
 import math
 
 import numpy as np
@@ -10,9 +11,7 @@ import pytest
 from conftest import ROOT, benchmark, only_run_dir, run_script, scalars
 from torch.utils.tensorboard import SummaryWriter
 
-from tools import load_script
-
-report = load_script("benchmark_report.py")
+report = importlib.import_module("benchmark_report")
 
 
 @pytest.mark.parametrize("algo", ["sac", "ppo"])

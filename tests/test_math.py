@@ -7,10 +7,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import MODULES, SCRIPTS, is_implicit, make_actor, plain_q, run_small
-
-import run_utils
-from tools import load_script
-from tools.study.heat_toys import (
+from toys import (
     SpreadActor,
     ToyQ,
     box_toy,
@@ -19,6 +16,8 @@ from tools.study.heat_toys import (
     train_on_toy,
     two_modes,
 )
+
+import run_utils
 
 wppg, wppg_i = (MODULES[name] for name in SCRIPTS)
 
@@ -118,7 +117,7 @@ def test_closed_form_heat_on_a_rank_deficient_generator(module):
     degenerate. Along each axis the widened deviations have variance v + heat_var, so no target
     can lie farther from the mean than sqrt((K - 1) (tr C + d heat_var)); a direction with no
     spread stays as it is. Scaling by eigh's float32 eigenvalues instead of the deviations' own
-    variance put 85 % of the line's states beyond that bound (tools/mutations.py)."""
+    variance put 85 % of the line's states beyond that bound (lab/mutations.py)."""
     torch.manual_seed(0)
     K, heat_var = 32, 2 * 0.05 * 0.1
     z = torch.randn(256, K, 1)
@@ -137,14 +136,12 @@ def test_closed_form_heat_on_a_rank_deficient_generator(module):
     torch.testing.assert_close(widened[..., 1], flat[..., 1])  # no spread: nothing to widen
 
 
-@pytest.mark.parametrize(
-    "matching, expands", [("pointwise", False), ("closed-form", False), ("rank", True)]
-)
+@pytest.mark.parametrize("matching, expands", [("pointwise", False), ("closed-form", False)])
 def test_a_steep_critic_in_a_box(module, matching, expands):
     """With eta c > 2 the transport step a + eta grad Q overshoots the maximum and reverses the
-    samples' order; rank matching (study_variants, docs/heat_step.md) turns that into an
-    expansion, until the samples pile at the box's edges. Box [-1, 1], Q = -30 (a - 0.3)^2 / 2,
-    eta 0.1: rank reaches a spread of 0.7, 9-48 % at the edge; the scripts' updates converge."""
+    samples' order; pairing by rank after moving turns that into an expansion (the lab's test
+    of rank matching, docs/heat_step.md). Box [-1, 1], Q = -30 (a - 0.3)^2 / 2, eta 0.1: the
+    scripts' updates converge to the maximum."""
     torch.manual_seed(0)
     box = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
     actor = make_actor(module, box=box, hidden=(64, 64), activation="tanh", latent_dim=1)
@@ -166,9 +163,8 @@ def test_a_flat_critic_in_a_box(module, matching, spreads):
     Adam taking steps of the learning rate's size however small the push, piles at the clipped
     edges within 2,000 updates (measured: 93 % within 2 % of the edge), as the heat flow clipped
     to a box does. A flat critic is the worst case: any curvature gives a fixed point."""
-    kind = "implicit" if is_implicit(module) else "explicit"
-    before = box_toy(module, kind, matching, c=0.0, K=32, updates=0)
-    actions = box_toy(module, kind, matching, c=0.0, K=32, updates=2000)
+    before = box_toy(module, is_implicit(module), matching, c=0.0, K=32, updates=0)
+    actions = box_toy(module, is_implicit(module), matching, c=0.0, K=32, updates=2000)
     edge = (1 - actions.abs() < 0.02).float().mean().item()
     if spreads:
         assert actions.std() > max(0.25, 2 * before.std())
@@ -177,21 +173,16 @@ def test_a_flat_critic_in_a_box(module, matching, spreads):
         assert abs(actions.std() - before.std()) < 0.01
 
 
-@pytest.mark.parametrize(
-    "matching, kept", [("pointwise", True), ("closed-form", True), ("rank", False)]
-)
+@pytest.mark.parametrize("matching, kept", [("pointwise", True), ("closed-form", True)])
 def test_two_modes_each_sample_goes_to_its_own_mode(matching, kept):
     """Two equal maxima at +-(0.5, 0.5); one transport step (eta = 1) moves each sample onto its
     basin's mode, so the paired targets lie on the diagonal. Rank pairing per dimension sends half
     of them into the quadrants where no mode lies (measured: 47-50 %)."""
     q = two_modes()
     torch.manual_seed(0)
-    args = wppg.Args(eta=1.0, matching="pointwise" if matching == "rank" else matching)
-    transport = wppg.transport_targets
-    if matching == "rank":  # the pairing lives in the study's variants now
-        transport = load_script("tools/study/study_variants.py").coupled_transport(wppg, "rank")
+    args = wppg.Args(eta=1.0, matching=matching)
     obs, noise = torch.ones(256, 3), torch.randn(256, 32, 2)
-    _, targets = transport(obs, SpreadActor(32), q, noise, 0.01, args)
+    _, targets = wppg.transport_targets(obs, SpreadActor(32), q, noise, 0.01, args)
     empty = (targets[..., 0] * targets[..., 1] < 0).float().mean().item()
     corr = np.corrcoef(targets.reshape(-1, 2).numpy().T)[0, 1]
     assert (empty < 0.02 and corr > 0.95) if kept else (empty > 0.3 and corr < 0.5)
@@ -433,7 +424,7 @@ def test_polyak_update_averages_outside_autograd(module):
 
 
 # ------------------------------------------------------------------------------------------------
-# One test for each equation a careless edit could change (tools/mutations.py lists which catches
+# One test for each equation a careless edit could change (lab/mutations.py lists which catches
 # which mutation)
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("matching", ["pointwise", "closed-form"])

@@ -3,7 +3,7 @@ with recorded runs (tests/data/reference_runs.json). Every scalar the run logs, 
 wall-clock SPS, must match. On the machine that recorded them the runs match bit for bit; another
 CPU's float kernels round differently, which moves the values by up to 1e-4 (relative) and the
 nearest-neighbour entropy estimate by up to 1 %, so those are the tolerances. A changed equation
-moves them by far more (tools/mutations.py). To record anew after an intended change:
+moves them by far more (lab/mutations.py). To record anew after an intended change:
     python tests/test_reference.py --record"""
 
 import json

@@ -5,6 +5,7 @@ import ast
 import difflib
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT, SCRIPTS
 
@@ -26,9 +27,24 @@ def imported_modules(path):
 
 def test_run_utils_imports_no_script_and_holds_no_algorithm():
     imported = imported_modules(ROOT / "run_utils.py")
-    assert not imported & ({name[:-3] for name in SCRIPTS} | {"tools", "baselines", "conftest"})
+    assert not imported & ({name[:-3] for name in SCRIPTS} | {"lab", "baselines", "conftest"})
     algorithm = {"critic_target", "matching_loss", "transport_targets", "heat_step", "Actor"}
     assert not top_level_names(ROOT / "run_utils.py") & algorithm
+
+
+def test_the_reference_and_its_tests_import_nothing_from_the_lab():
+    """The lab (lab/: studies, their data, speed tools) builds on the reference, never the other
+    way round: no script, no shared module, no baseline, no reference test imports it."""
+    reference = [*SCRIPTS, "run_utils.py", "benchmark_report.py", "combined_humanoid.py"]
+    paths = [ROOT / name for name in reference] + sorted((ROOT / "tests").glob("*.py"))
+    paths.remove(Path(__file__))  # this file names what it looks for
+    paths += sorted((ROOT / "baselines").glob("*.py"))
+    for path in paths:
+        assert "lab" not in imported_modules(path), path
+        text = path.read_text()  # nor runs its tools
+        assert not any(
+            tool in text for tool in ["lab/study", "lab.study", "lab/speed", "lab.speed"]
+        )
 
 
 def test_scripts_define_nothing_the_shared_module_provides():
