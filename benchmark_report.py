@@ -48,11 +48,21 @@ import numpy as np  # noqa: E402
 from rliable import library as rly  # noqa: E402
 from rliable import metrics, plot_utils  # noqa: E402
 
-import run_utils  # noqa: E402
-
 REPS = 5000  # bootstrap resamples
 # rliable 1.2 passes random_state to arch, which warns
 warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+
+
+def read_events(run_dir):
+    """The scalars of a TensorBoard run folder, over all its event files: {tag: [event, ...]} in
+    the order written (a resumed run may log a step again, later); each event has .step, .value
+    and .wall_time."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    return {tag: sorted(acc.Scalars(tag), key=lambda event: event.wall_time) for tag in tags}
 
 
 def read_run(run_folder):
@@ -60,7 +70,7 @@ def read_run(run_folder):
     TensorBoard files."""
     evals, train = {}, []
     for tb_dir in sorted((run_folder / "runs").iterdir()):
-        events = run_utils.read_events(tb_dir)
+        events = read_events(tb_dir)
         for event in events.get("eval/episodic_return", []):  # a resumed run's step: the last
             evals[event.step] = event.value
         train += [e.value for e in events.get("charts/episodic_return", [])]

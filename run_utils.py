@@ -5,14 +5,12 @@ needs that is not the algorithm. It imports no script; copy it beside a script y
   ENV_DEFAULTS, resolve_defaults   the paper's per-task table (App. D.3), for every runner
   check_args           bad input exits with one line that says what to change, before any work
   make_env, real_next_obs, evaluate   gymnasium 1.x environments and evaluation
-  Run                  run name, TensorBoard, W&B, stop signals, checkpoints and resume, NaN guard
-  load_saved_model     evaluate a model saved by --save-model
+  Run                  run name, TensorBoard, W&B, stop signals, checkpoints, NaN guard
+(--resume and --load-model live in run_resume.py, imported only under those flags.)
   Tanh, keep_freed_memory   CPU speed tweaks (docs/speed.md)
 """
 
 import ctypes
-import difflib
-import glob
 import importlib
 import math
 import os
@@ -189,15 +187,12 @@ def check_env(env_id):
             importlib.import_module(module)
     except ImportError as error:
         fail(f"--env-id {env_id}: cannot import {module!r} ({error})")
-    if env_name not in gym.registry:
-        known = [name for name in gym.registry if "/" not in name or "/" in env_name]
-        close = difflib.get_close_matches(env_name, known, n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        fail(f"unknown --env-id {env_id!r}{hint}")
     try:
         with warnings.catch_warnings():  # gymnasium warns of old versions before it fails on them
             warnings.simplefilter("ignore")
             env = gym.make(env_id)
+    except gym.error.UnregisteredEnv as error:  # gymnasium's message suggests the close names
+        fail(f"unknown --env-id {env_id!r}: {(str(error).splitlines() or [''])[0][:160]}")
     except Exception as error:  # a missing package, an old MuJoCo version, a broken entry point
         text = (str(error).splitlines() or [""])[0][:120]
         fail(
@@ -355,43 +350,6 @@ def evaluate(policy, env_id, episodes, seed, device, video_folder=None, step=0, 
     return float(np.mean(returns))
 
 
-def load_saved_model(args, script, build_actor, device):
-    """--load-model: the actor saved by --save-model (build_actor(obs_space, act_space, saved args)
-    makes an empty one), evaluated on the saved model's env with the seeds of training's
-    evaluations. Returns the mean return."""
-    try:
-        with warnings.catch_warnings():  # torch warns of a checkpoint's pickle protocol first
-            warnings.simplefilter("ignore")
-            saved_model = torch.load(args.load_model, map_location=device)
-        saved, owner = saved_model["args"], saved_model.get("script", script)
-    except Exception as error:  # a checkpoint, a corrupt file, not a torch file
-        fail(
-            f"--load-model {args.load_model}: not a model saved by --save-model "
-            f"({type(error).__name__}); a checkpoint continues with --resume"
-        )
-    if owner != script:
-        fail(f"--load-model {args.load_model}: a model of {owner}; evaluate it with {owner}")
-    check_env(saved["env_id"])
-    env = gym.make(saved["env_id"])
-    actor = build_actor(env.observation_space, env.action_space, saved).to(device)
-    try:
-        actor.load_state_dict(saved_model["actor"])
-    except (RuntimeError, KeyError):
-        fail(f"--load-model {args.load_model}: its actor does not fit {script}'s networks")
-    name = f"{run_prefix(saved['env_id'], saved['exp_name'], saved['seed'])}__eval"
-    video_folder = f"videos/{name}" if args.capture_video and can_render(saved["env_id"]) else None
-    mean = evaluate(
-        actor.evaluation_action,
-        saved["env_id"],
-        args.eval_episodes,
-        saved["seed"] + EVAL_SEED_OFFSET,
-        device,
-        video_folder,
-    )
-    print(f"{args.load_model}: mean return over {args.eval_episodes} episodes = {mean:.1f}")
-    return mean
-
-
 def run_prefix(env_id, exp_name, seed):
     """CleanRL's run name is {env_id}__{exp_name}__{seed}__{unix time}: this is its identity."""
     return f"{env_id}__{exp_name}__{seed}"
@@ -412,18 +370,6 @@ def new_run_dir(env_id, exp_name, seed):
         except OSError as error:
             fail(f"cannot write to runs/{name} ({error.strerror}); run from a writable folder")
     fail(f"runs/{base}: 1,000 runs of this name started in one second; wait a second")
-
-
-def read_events(run_dir):
-    """The scalars of a TensorBoard run folder, over all its event files: {tag: [event, ...]} in
-    the order written (a resumed run may log a step again, later); each event has .step, .value
-    and .wall_time."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    tags = acc.Tags()["scalars"]
-    return {tag: sorted(acc.Scalars(tag), key=lambda event: event.wall_time) for tag in tags}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -476,27 +422,6 @@ def init_wandb(args, name, run_id):
 # ------------------------------------------------------------------------------------------------
 # One training run: name, logs, W&B, signals, checkpoints and resume, the non-finite guard
 # ------------------------------------------------------------------------------------------------
-RESUME_MAY_DIFFER = {
-    "resume",
-    "total_timesteps",
-    "track",
-    "wandb_project_name",
-    "wandb_entity",
-    "capture_video",
-    "save_model",
-    "checkpoint_frequency",
-    "eval_frequency",
-    "eval_episodes",
-    "log_frequency",
-    "cuda",
-    "eval_samples",
-}
-
-
-def plain(value):
-    return list(value) if isinstance(value, (tuple, list)) else value
-
-
 class Run:
     """The bookkeeping of one training run, so that the training loop reads as the algorithm.
     Run(args, script, device) checks and loads the --resume checkpoint before it opens anything,
@@ -507,7 +432,11 @@ class Run:
     def __init__(self, args, script, device):
         self.args, self.script, self.device = args, script, device
         keep_freed_memory()
-        self.checkpoint = self.load_checkpoint() if args.resume else None
+        self.checkpoint = None
+        if args.resume:  # the resume machinery: only under --resume
+            from run_resume import load_checkpoint
+
+            self.checkpoint = load_checkpoint(args, script, device)
         if self.checkpoint:
             self.name, self.wandb_id = self.checkpoint["run_name"], self.checkpoint["wandb_id"]
         else:
@@ -531,79 +460,14 @@ class Run:
         self.last_warmup_print = 0.0
         self.last_return = float("nan")
 
-    def load_checkpoint(self):
-        """--resume PATH or "auto", checked against this script and these flags. Our own file,
-        holding numpy RNG states: weights_only=False is needed and safe."""
-        args, path = self.args, self.args.resume
-        if path == "auto":
-            run = glob.escape(run_prefix(args.env_id, args.exp_name, args.seed))
-            paths = glob.glob(f"runs/{run}__*/checkpoint.pt")
-            if not paths:
-                print("note: --resume auto found no checkpoint; starting a fresh run")
-                return None
-            path = max(paths, key=os.path.getmtime)
-        try:
-            checkpoint = torch.load(path, map_location=self.device, weights_only=False)
-            version = checkpoint.get("format", 1) if "rng" in checkpoint else None
-        except Exception as error:  # a truncated or corrupt file raises many types
-            fail(
-                f"--resume {path}: not a readable checkpoint ({type(error).__name__}); pass "
-                "another file, or move it away to start afresh"
-            )
-        if version is None:  # a saved model, or another dict
-            fail(
-                f"--resume {path}: not a readable checkpoint (no training state; a model saved by "
-                "--save-model is evaluated with --load-model)"
-            )
-        if version != CHECKPOINT_FORMAT:
-            fail(
-                f"--resume {path}: written by another version of this code (checkpoint format "
-                f"{version}, this code reads {CHECKPOINT_FORMAT}); start a new run"
-            )
-        if checkpoint["script"] != self.script:
-            fail(f"--resume {path}: a checkpoint of {checkpoint['script']}, not of {self.script}")
-        saved = checkpoint["args"]
-        differ = [
-            f"{flag(k)} (checkpoint: {saved.get(k)}, now: {v})"
-            for k, v in vars(args).items()
-            if k not in RESUME_MAY_DIFFER and plain(v) != plain(saved.get(k))
-        ]
-        if args.total_timesteps < checkpoint["step"]:
-            differ.append(
-                f"--total-timesteps ({args.total_timesteps}, below the checkpoint's "
-                f"step {checkpoint['step']})"
-            )
-        if differ:
-            fail(
-                f"--resume {path}: flags that change training differ from the checkpoint's: "
-                f"{'; '.join(differ)}; pass the checkpoint's flags or start anew"
-            )
-        if checkpoint["step"] >= max(args.total_timesteps, saved["total_timesteps"]):  # finished
-            print(
-                f"{path}: this run finished at step {checkpoint['step']}; nothing to do (to train "
-                "longer, raise --total-timesteps)"
-            )
-            sys.exit(0)
-        print(f"resuming from {path} at step {checkpoint['step']}; the env starts a fresh episode")
-        return checkpoint
-
     def restore(self, stateful, envs):
-        """Load the checkpoint's states into stateful (name -> object with load_state_dict) and the
+        """Load a resumed run's states into stateful (name -> object with load_state_dict) and the
         RNGs; returns the first step (0 for a fresh run)."""
         if not self.checkpoint:
             return 0
-        for name, obj in stateful.items():
-            obj.load_state_dict(self.checkpoint[name])
-        rng = self.checkpoint["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None:
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        envs.single_action_space.np_random.bit_generator.state = rng["action_space"]
-        step, self.next_eval, self.last_eval = (
-            self.checkpoint[k] for k in ("step", "next_eval", "last_eval")
-        )
+        from run_resume import restore
+
+        step, self.next_eval, self.last_eval = restore(self.checkpoint, stateful, envs)
         if self.last_eval is not None and self.last_eval[0] == step:  # purge_step dropped it
             self.scalar("eval/episodic_return", self.last_eval[1], step)
         return step

@@ -293,8 +293,10 @@ def main(args):
     run_utils.resolve_defaults(args)
     device = run_utils.pick_device(args)
     script = os.path.basename(__file__)
-    if args.load_model is not None:
-        return run_utils.load_saved_model(args, script, build_actor, device)
+    if args.load_model is not None:  # evaluate a saved model instead of training
+        from run_resume import load_saved_model
+
+        return load_saved_model(args, script, build_actor, device)
     run = run_utils.Run(args, script, device)  # resume, run name, TensorBoard, W&B, signals
 
     # TRY NOT TO MODIFY: seeding

@@ -13,7 +13,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run_utils, tools and combined_humanoid, as the scripts see them
-import run_utils  # noqa: E402
+import benchmark_report  # noqa: E402
 
 torch.set_num_threads(1)  # as the scripts run in CI: one thread per process
 
@@ -135,7 +135,7 @@ def benchmark(*flags, python=sys.executable, cwd=ROOT):
 
 def scalars(run_dir):
     """All scalars of a TensorBoard run directory: {tag: [(step, value), ...]}."""
-    events = run_utils.read_events(run_dir)
+    events = benchmark_report.read_events(run_dir)
     return {tag: [(e.step, e.value) for e in tag_events] for tag, tag_events in events.items()}
 
 

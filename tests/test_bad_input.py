@@ -12,8 +12,8 @@ import tyro
 from conftest import MODULES, ROOT, SCRIPTS, assert_refused, finished_folder, run_script
 
 CASES = [  # (flags, words the message must contain)
-    (["--env-id", "Hoper-v5"], ["unknown --env-id 'Hoper-v5'", "did you mean Hopper-v5"]),
-    (["--env-id", "pendulum-v1"], ["did you mean Pendulum-v1"]),
+    (["--env-id", "Hoper-v5"], ["unknown --env-id 'Hoper-v5'", "Did you mean: `Hopper`?"]),
+    (["--env-id", "pendulum-v1"], ["Did you mean: `Pendulum`?"]),
     (["--env-id", "Hopper-v3"], ["--env-id Hopper-v3 cannot be made here", "v5"]),
     (["--env-id", "Pusher-v4"], ["--env-id Pusher-v4 cannot be made here"]),
     (["--env-id", "CartPole-v1"], ["Discrete action space", "continuous (Box)"]),

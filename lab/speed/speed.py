@@ -24,6 +24,7 @@ from pathlib import Path
 import gymnasium as gym
 import torch
 
+import benchmark_report
 import run_utils
 from lab import load_script
 
@@ -108,7 +109,9 @@ def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, ex
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
     (run_dir,) = (Path(workdir) / "runs").iterdir()
-    logged = run_utils.read_events(run_dir)["losses/qf1_loss"]  # SPS from the wall times of ...
+    logged = benchmark_report.read_events(run_dir)[
+        "losses/qf1_loss"
+    ]  # SPS from the wall times of ...
     events = [e for e in logged if e.step >= learning_starts + updates // 2]  # ... the second half
     os.rename(run_dir, Path(workdir) / f"done_{time.time_ns()}")
     if len(events) < 2:

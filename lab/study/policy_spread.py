@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-import run_utils
+import benchmark_report
 
 CHARTS = [
     "charts/action_std",
@@ -26,7 +26,7 @@ def second_half_means(run_folder):
     files."""
     values = {chart: {} for chart in CHARTS}
     for tb_dir in sorted((run_folder / "runs").iterdir()):
-        events = run_utils.read_events(tb_dir)
+        events = benchmark_report.read_events(tb_dir)
         for chart in set(CHARTS) & set(events):  # a resumed run's step: the last
             values[chart].update((e.step, e.value) for e in events[chart])
     last = max((step for v in values.values() for step in v), default=0)

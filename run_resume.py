@@ -1,0 +1,150 @@
+"""What only a rare flag needs, imported in that flag's branch: --resume (a checkpoint checked
+against the script and its flags, then its states and RNGs restored) and --load-model (a saved actor
+evaluated). A default run never imports this file."""
+
+import glob
+import os
+import random
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import run_utils
+
+RESUME_MAY_DIFFER = {
+    "resume",
+    "total_timesteps",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "capture_video",
+    "save_model",
+    "checkpoint_frequency",
+    "eval_frequency",
+    "eval_episodes",
+    "log_frequency",
+    "cuda",
+    "eval_samples",
+}
+
+
+def plain(value):
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def load_checkpoint(args, script, device):
+    """--resume PATH or "auto", checked against this script and these flags. Our own file,
+    holding numpy RNG states: weights_only=False is needed and safe."""
+    path = args.resume
+    if path == "auto":
+        run = glob.escape(run_utils.run_prefix(args.env_id, args.exp_name, args.seed))
+        paths = glob.glob(f"runs/{run}__*/checkpoint.pt")
+        if not paths:
+            print("note: --resume auto found no checkpoint; starting a fresh run")
+            return None
+        path = max(paths, key=os.path.getmtime)
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+        version = checkpoint.get("format", 1) if "rng" in checkpoint else None
+    except Exception as error:  # a truncated or corrupt file raises many types
+        run_utils.fail(
+            f"--resume {path}: not a readable checkpoint ({type(error).__name__}); pass "
+            "another file, or move it away to start afresh"
+        )
+    if version is None:  # a saved model, or another dict
+        run_utils.fail(
+            f"--resume {path}: not a readable checkpoint (no training state; a model saved by "
+            "--save-model is evaluated with --load-model)"
+        )
+    if version != run_utils.CHECKPOINT_FORMAT:
+        run_utils.fail(
+            f"--resume {path}: written by another version of this code (checkpoint format "
+            f"{version}, this code reads {run_utils.CHECKPOINT_FORMAT}); start a new run"
+        )
+    if checkpoint["script"] != script:
+        run_utils.fail(f"--resume {path}: a checkpoint of {checkpoint['script']}, not of {script}")
+    saved = checkpoint["args"]
+    differ = [
+        f"{run_utils.flag(k)} (checkpoint: {saved.get(k)}, now: {v})"
+        for k, v in vars(args).items()
+        if k not in RESUME_MAY_DIFFER and plain(v) != plain(saved.get(k))
+    ]
+    if args.total_timesteps < checkpoint["step"]:
+        differ.append(
+            f"--total-timesteps ({args.total_timesteps}, below the checkpoint's "
+            f"step {checkpoint['step']})"
+        )
+    if differ:
+        run_utils.fail(
+            f"--resume {path}: flags that change training differ from the checkpoint's: "
+            f"{'; '.join(differ)}; pass the checkpoint's flags or start anew"
+        )
+    if checkpoint["step"] >= max(args.total_timesteps, saved["total_timesteps"]):  # finished
+        print(
+            f"{path}: this run finished at step {checkpoint['step']}; nothing to do (to train "
+            "longer, raise --total-timesteps)"
+        )
+        sys.exit(0)
+    print(f"resuming from {path} at step {checkpoint['step']}; the env starts a fresh episode")
+    return checkpoint
+
+
+def restore(checkpoint, stateful, envs):
+    """Load the checkpoint's states into stateful (name -> object with load_state_dict) and the
+    RNGs. Returns the step, the next evaluation's step and the last evaluation."""
+    for name, obj in stateful.items():
+        obj.load_state_dict(checkpoint[name])
+    rng = checkpoint["rng"]
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] is not None:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    envs.single_action_space.np_random.bit_generator.state = rng["action_space"]
+    return tuple(checkpoint[k] for k in ("step", "next_eval", "last_eval"))
+
+
+def load_saved_model(args, script, build_actor, device):
+    """--load-model: the actor saved by --save-model (build_actor(obs_space, act_space, saved args)
+    makes an empty one), evaluated on the saved model's env with the seeds of training's
+    evaluations. Returns the mean return."""
+    try:
+        with warnings.catch_warnings():  # torch warns of a checkpoint's pickle protocol first
+            warnings.simplefilter("ignore")
+            saved_model = torch.load(args.load_model, map_location=device)
+        saved, owner = saved_model["args"], saved_model.get("script", script)
+    except Exception as error:  # a checkpoint, a corrupt file, not a torch file
+        run_utils.fail(
+            f"--load-model {args.load_model}: not a model saved by --save-model "
+            f"({type(error).__name__}); a checkpoint continues with --resume"
+        )
+    if owner != script:
+        run_utils.fail(
+            f"--load-model {args.load_model}: a model of {owner}; evaluate it with {owner}"
+        )
+    run_utils.check_env(saved["env_id"])
+    env = gym.make(saved["env_id"])
+    actor = build_actor(env.observation_space, env.action_space, saved).to(device)
+    try:
+        actor.load_state_dict(saved_model["actor"])
+    except (RuntimeError, KeyError):
+        run_utils.fail(
+            f"--load-model {args.load_model}: its actor does not fit {script}'s networks"
+        )
+    name = f"{run_utils.run_prefix(saved['env_id'], saved['exp_name'], saved['seed'])}__eval"
+    video_folder = (
+        f"videos/{name}" if args.capture_video and run_utils.can_render(saved["env_id"]) else None
+    )
+    mean = run_utils.evaluate(
+        actor.evaluation_action,
+        saved["env_id"],
+        args.eval_episodes,
+        saved["seed"] + run_utils.EVAL_SEED_OFFSET,
+        device,
+        video_folder,
+    )
+    print(f"{args.load_model}: mean return over {args.eval_episodes} episodes = {mean:.1f}")
+    return mean
