@@ -357,9 +357,12 @@ def aggregate_figure(scores, aggregate, path, colours):
         xlabel="normalised score (tau)",
         ylabel="fraction of runs > tau",
     )
-    ax2.legend(names, fontsize=7)
+    # one handle per algorithm in its own colour: rliable draws a line and a CI band per profile,
+    # so a legend of the first len(names) artists would pair names with other algorithms' colours
+    handles = [plt.Line2D([], [], color=colours[a], linewidth=2) for a in names]
+    ax2.legend(handles, names, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

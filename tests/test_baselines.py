@@ -6,6 +6,7 @@ import csv
 import importlib
 import math
 
+import matplotlib.colors
 import numpy as np
 import pytest
 from conftest import ROOT, benchmark, only_run_dir, run_script, scalars
@@ -205,6 +206,31 @@ def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypat
         seen[name].add(tuple(bar.get_facecolor()[:3]))
     assert len(bars) == 2 and all(len(colours) == 1 for colours in seen.values()), seen
     assert len({colours.pop() for colours in seen.values()}) == 3
+
+
+def test_report_legend_gives_each_algorithm_its_own_colour(tmp_path, monkeypatch):
+    """Four algorithms: each legend entry of the performance profile has the colour of its
+    algorithm's bar and profile line (rliable draws a line and a CI band per algorithm, so a legend
+    built from the first artists pairs names with other algorithms' colours)."""
+    for seed in (1, 2, 3):
+        for algo in "abcd":
+            for task in ("Task-v0", "Other-v0"):
+                fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: seed + "abcd".index(algo)})
+    figures = []
+    monkeypatch.setattr(report.plt, "close", figures.append)
+    report.main(tmp_path)
+    _, aggregate = figures
+    bars, profile = aggregate.axes[0].patches, aggregate.axes[1]
+    legend = profile.get_legend()
+    names = [text.get_text() for text in legend.get_texts()]
+    assert sorted(names) == list("abcd") and len(bars) == 4
+    bar_colour = {name: tuple(bar.get_facecolor()[:3]) for name, bar in zip(names, bars)}
+    line_colour = {name: line.get_color() for name, line in zip(names, profile.get_lines())}
+    for name, handle in zip(names, legend.legend_handles):
+        drawn = handle.get_color() if hasattr(handle, "get_color") else handle.get_facecolor()
+        colour = matplotlib.colors.to_rgb(drawn)  # a band's legend handle is a patch
+        assert colour == bar_colour[name] == matplotlib.colors.to_rgb(line_colour[name]), name
+    assert len(set(bar_colour.values())) == 4
 
 
 def test_report_probability_of_improvement(tmp_path, monkeypatch):
