@@ -5,7 +5,7 @@ set -uo pipefail
 
 usage() {
   cat <<'EOF'
-usage: bash benchmark.sh [options] [-- extra args for every run]
+usage: bash benchmark.sh [options] [-- extra args for the runs (--report: for the report)]
 
   --scripts "A B"      scripts to run (default: both WPPG scripts); the baselines are "sac" and "ppo"
                        (Stable-Baselines3, baselines/sb3_continuous_action.py)
@@ -21,9 +21,12 @@ usage: bash benchmark.sh [options] [-- extra args for every run]
   --time T             Slurm time limit per run (default 72:00:00)
   --cpus N             Slurm CPUs per run (default 1; OMP_NUM_THREADS follows)
   --gpus N             Slurm GPUs per run (default 0)
-  --report             only write the table and the figure from the runs in --out
+  --report             only write the table and the figure from the runs in --out (args after -- go to
+                       benchmark_report.py, e.g. -- --include OLD/evaluations.csv)
 
-Finished runs are skipped, so running the same command again reruns only what failed or never ran, and
+Args after -- go to every run whose script takes them (sac does not take --entropy-scale: a note says it
+is left out of its runs); a flag no script takes is refused, and so are --seed, --env-id and --resume,
+which the grid sets. Finished runs are skipped, so running the same command again reruns only what failed or never ran, and
 continues stopped runs from their checkpoints. Ctrl-C stops every run with a checkpoint.
 Example: bash benchmark.sh --num-seeds 3 -- --total-timesteps 1000000 --track --wandb-project-name wppg
 Example: bash benchmark.sh --scripts "wppg_continuous_action.py sac" --env-ids InvertedPendulum-v5 --tag lam0.1 \
@@ -101,6 +104,9 @@ run_one() {
   [ -n "$(find "$dir/runs" -mindepth 2 -maxdepth 2 -name checkpoint.pt -print -quit 2> /dev/null)" ] \
     || rm -rf "${dir:?}"
   mkdir -p "$dir" && printf '%s\n' "$cmd" > "$dir/cmd"
+  # W&B (--track): the run's name with --tag, a group per task and algorithm, tags algorithm and commit
+  local algo=${name%%__*} commit && commit=$(git -C "$ROOT" rev-parse --short HEAD 2> /dev/null || echo unknown)
+  export WANDB_NAME=$name WANDB_RUN_GROUP=${name%__*} WANDB_TAGS="$algo,commit-$commit"
   if (cd "$dir" && eval "$cmd") >> "$dir/log.txt" 2>&1; then  # appended: a resumed run keeps its history
     touch "$dir/done"; echo "done $name"
   else
@@ -113,22 +119,55 @@ if [ -n "$TASK" ]; then
   IFS=$'\t' read -r name cmd < <(sed -n "${TASK}p" "$GRID")
   run_one "$name" "$cmd"; exit $?
 fi
-if [ "$REPORT_ONLY" = 1 ]; then exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT"; fi
+if [ "$REPORT_ONLY" = 1 ]; then exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT" "$@"; fi  # after --: the report's flags
+
+# the grid owns the seed, the env id and resuming: after -- they would silently override it
+for arg in "$@"; do
+  case "${arg%%=*}" in
+    --seed|--env-id|--resume) die "${arg%%=*} after -- would override the grid's; use --start-seed, --num-seeds and --env-ids" ;;
+  esac
+done
+runner() {  # the command of a script's runs: TARGET=(python file [args])
+  case "$1" in  # the baselines run through one Stable-Baselines3 runner
+    sac|ppo) algo=$1; target=("$ROOT/baselines/sb3_continuous_action.py" --algo "$1") ;;
+    *) [ -f "$ROOT/$1" ] || die "no script $1 in $ROOT (baselines: sac, ppo)"
+       algo=$(basename "$1" .py); algo=${algo%_continuous_action}; target=("$ROOT/$1") ;;
+  esac
+}
+# the flags after -- go to each runner that takes them: a flag one runner lacks (--entropy-scale for
+# sac) is left out of its runs with a note; a flag that no runner takes is refused
+declare -A TAKES
+for script in $SCRIPTS; do
+  runner "$script"
+  TAKES[$script]=$("$PYTHON" "${target[0]}" --help 2> /dev/null | grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u)
+done
+for arg in "$@"; do
+  [[ $arg == --* ]] || continue
+  taken=0; for script in $SCRIPTS; do grep -qxF -- "${arg%%=*}" <<< "${TAKES[$script]}" && taken=1; done
+  [ "$taken" = 1 ] || die "no script of the grid takes ${arg%%=*} (after --); see python SCRIPT --help"
+done
+routed() {  # routed SCRIPT ARGS...: ARGS without the flags (and their values) SCRIPT does not take
+  local script=$1 keep=1 left=(); shift; ROUTED=()
+  for arg in "$@"; do
+    if [[ $arg == --* ]]; then
+      keep=1; grep -qxF -- "${arg%%=*}" <<< "${TAKES[$script]}" || { keep=0; left+=("${arg%%=*}"); }
+    fi
+    [ "$keep" = 1 ] && ROUTED+=("$arg")
+  done
+  [ ${#left[@]} = 0 ] || echo "note: $script does not take ${left[*]}: left out of its runs" >&2
+}
 
 GRID=$(mktemp "$OUT/.grid.XXXXXX") || die "cannot write to --out $OUT"
 trap 'rm -f "$GRID"' EXIT
 for script in $SCRIPTS; do
-  case "$script" in  # the baselines run through one Stable-Baselines3 runner
-    sac|ppo) algo=$script; target=("$ROOT/baselines/sb3_continuous_action.py" --algo "$script") ;;
-    *) [ -f "$ROOT/$script" ] || { echo "error: no script $script in $ROOT (baselines: sac, ppo)" >&2; exit 2; }
-       algo=$(basename "$script" .py); algo=${algo%_continuous_action}; target=("$ROOT/$script") ;;
-  esac
+  runner "$script"
+  routed "$script" "$@"
   [ -n "$TAG" ] && algo+="-$TAG"
   for env_id in $ENV_IDS; do
     for ((seed = START_SEED; seed < START_SEED + NUM_SEEDS; seed++)); do
       cmd=$(printf 'OMP_NUM_THREADS=%q %q' "$CPUS" "$PYTHON")$(printf ' %q' "${target[@]}")
       cmd+=$(printf ' --env-id %q --seed %q --resume auto' "$env_id" "$seed")
-      [ $# -gt 0 ] && cmd+=$(printf ' %q' "$@")
+      [ ${#ROUTED[@]} -gt 0 ] && cmd+=$(printf ' %q' "${ROUTED[@]}")
       printf '%s\t%s\n' "${algo}__${env_id//:/_}__${seed}" "$cmd" >> "$GRID"
     done
   done

@@ -388,7 +388,10 @@ def open_writer(args, name, purge_step=None):
 
 
 def init_wandb(args, name, run_id):
-    """Never hang without a network or an API key: fall back to offline logging."""
+    """Start W&B, with the run's name, group and tags from benchmark.sh (WANDB_NAME: the run's
+    folder, --tag included; WANDB_RUN_GROUP: task and algorithm; WANDB_TAGS: the algorithm and
+    the git commit) or, run by hand, from the run itself; the script and this module are uploaded.
+    Never hang without a network or an API key: fall back to offline logging."""
     import wandb
 
     kwargs = dict(
@@ -396,7 +399,10 @@ def init_wandb(args, name, run_id):
         entity=args.wandb_entity,
         config=vars(args),
         sync_tensorboard=True,
-        name=name,
+        name=os.environ.get("WANDB_NAME", name),
+        group=os.environ.get("WANDB_RUN_GROUP", f"{args.env_id}__{args.exp_name}"),
+        tags=os.environ.get("WANDB_TAGS", args.exp_name).split(","),
+        job_type="train",
         save_code=True,
         id=run_id,
         resume="allow",
@@ -417,6 +423,8 @@ def init_wandb(args, name, run_id):
                 f"W&B cannot log offline either ({type(error).__name__}: "
                 f"{(str(error).splitlines() or [''])[0][:80]}); fix ./wandb or drop --track"
             )
+    here = os.path.dirname(os.path.abspath(__file__))  # save_code uploads the script alone
+    wandb.save(os.path.join(here, "run_utils.py"), base_path=here, policy="now")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -321,3 +321,46 @@ def test_slurm_requeue_resumes_from_checkpoint(slurm, tmp_path):
     log = (tmp_path / "wppg__InvertedPendulum-v5__1" / "log.txt").read_text()
     assert "stopped by signal 15" in log and "resuming from runs/" in log
     assert (tmp_path / "wppg__InvertedPendulum-v5__1" / "done").exists()
+
+
+def test_report_only_forwards_the_reports_flags(tmp_path):
+    """--report passes what follows -- to benchmark_report.py: an empty --out with an --include
+    reports the included runs."""
+    rows = ["task,algorithm,seed,step,eval_return"]
+    rows += [
+        f"T-v0,{a},{s},{step},{s * step / 1000}"
+        for a in "xy"
+        for s in (1, 2)
+        for step in (1000, 2000)
+    ]
+    (tmp_path / "earlier.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "empty").mkdir()
+    result = benchmark(
+        "--report", "--out", tmp_path / "empty", "--", "--include", tmp_path / "earlier.csv"
+    )
+    assert result.returncode == 0, result.stderr
+    table = (tmp_path / "empty" / "results.md").read_text()
+    assert "| T-v0 | x |" in table and "| T-v0 | y |" in table
+
+
+def test_flags_go_to_the_runs_whose_script_takes_them(tmp_path):
+    """WPPG takes --entropy-scale, SB3's SAC does not: both run, each with the flags it takes (the
+    help's example); a flag no script takes, and the flags the grid owns, are refused."""
+    grid = ["--scripts", f"{SCRIPTS[0]} sac", "--env-ids", "Pendulum-v1", "--num-seeds", "1"]
+    flags = ["--total-timesteps", "600", "--learning-starts", "500", "--entropy-scale", "0.1"]
+    result = benchmark(*grid, "--workers", "2", "--out", tmp_path, "--", *flags, "--no-cuda")
+    assert result.returncode == 0, result.stderr
+    assert "sac does not take --entropy-scale" in result.stderr
+    wppg_cmd, sac_cmd = (
+        (tmp_path / f"{a}__Pendulum-v1__1" / "cmd").read_text() for a in ("wppg", "sac")
+    )
+    assert "--entropy-scale 0.1" in wppg_cmd and "--entropy-scale" not in sac_cmd
+    for algo in ("wppg", "sac"):
+        logged = scalars(only_run_dir(tmp_path / f"{algo}__Pendulum-v1__1"))
+        assert logged["eval/episodic_return"][-1][0] == 600, algo
+    for bad, words in [
+        ("--entropy-scal", "no script of the grid takes --entropy-scal"),
+        ("--seed", "--seed after -- would override the grid's"),
+    ]:
+        refused = benchmark(*grid, "--out", tmp_path / "other", "--", bad, "7")
+        assert refused.returncode == 2 and words in refused.stderr, refused.stderr

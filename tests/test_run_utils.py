@@ -2,7 +2,9 @@
 
 import subprocess
 import sys
+import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Tuple
 
 import gymnasium as gym
@@ -141,3 +143,38 @@ def test_runs_started_in_the_same_second_never_share_a_folder(tmp_path, monkeypa
         "Pendulum-v1__exp__1__1234-3",
     ]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == names
+
+
+@pytest.mark.parametrize("from_benchmark", [False, True])
+def test_wandb_run_is_named_grouped_tagged_and_uploads_run_utils(from_benchmark, monkeypatch):
+    """By hand the run is grouped by task and exp-name; under benchmark.sh its name carries the
+    --tag and its group and tags come from the grid (WANDB_NAME, WANDB_RUN_GROUP, WANDB_TAGS).
+    run_utils.py goes up with the script, which save_code alone would miss."""
+    calls = {"init": [], "save": []}
+    fake = types.SimpleNamespace(
+        init=lambda **kwargs: calls["init"].append(kwargs),
+        save=lambda path, **kwargs: calls["save"].append(path),
+        Settings=lambda **kwargs: kwargs,
+    )
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    if from_benchmark:
+        monkeypatch.setenv("WANDB_NAME", "wppg-lam0.1__Hopper-v5__3")
+        monkeypatch.setenv("WANDB_RUN_GROUP", "wppg-lam0.1__Hopper-v5")
+        monkeypatch.setenv("WANDB_TAGS", "wppg-lam0.1,commit-abc1234")
+    else:
+        for name in ["WANDB_NAME", "WANDB_RUN_GROUP", "WANDB_TAGS"]:
+            monkeypatch.delenv(name, raising=False)
+    args = types.SimpleNamespace(
+        wandb_project_name="p", wandb_entity=None, env_id="Hopper-v5", exp_name="wppg_x", seed=3
+    )
+    run_utils.init_wandb(args, "Hopper-v5__wppg_x__3__17", "id1")
+    (kwargs,) = calls["init"]
+    if from_benchmark:
+        assert kwargs["name"] == "wppg-lam0.1__Hopper-v5__3"
+        assert kwargs["group"] == "wppg-lam0.1__Hopper-v5"
+        assert kwargs["tags"] == ["wppg-lam0.1", "commit-abc1234"]
+    else:
+        assert kwargs["name"] == "Hopper-v5__wppg_x__3__17"
+        assert (kwargs["group"], kwargs["tags"]) == ("Hopper-v5__wppg_x", ["wppg_x"])
+    assert kwargs["save_code"] and kwargs["job_type"] == "train"
+    assert [Path(path).name for path in calls["save"]] == ["run_utils.py"]
