@@ -27,6 +27,7 @@ RESUME_MAY_DIFFER = {
     "eval_episodes",
     "log_frequency",
     "cuda",
+    "keep_buffer",
     "eval_samples",
 }
 
@@ -85,9 +86,14 @@ def load_checkpoint(args, script, device):
     if checkpoint["step"] >= max(args.total_timesteps, saved["total_timesteps"]):  # finished
         print(
             f"{path}: this run finished at step {checkpoint['step']}; nothing to do (to train "
-            "longer, raise --total-timesteps)"
+            "longer, raise --total-timesteps; a run trained with --keep-buffer can be extended)"
         )
         sys.exit(0)
+    if "replay_buffer" not in checkpoint:  # a run that finished without --keep-buffer
+        run_utils.fail(
+            f"--resume {path}: this run finished without its replay buffer, so it cannot be "
+            "extended; runs trained with --keep-buffer can; or start a new run"
+        )
     print(f"resuming from {path} at step {checkpoint['step']}; the env starts a fresh episode")
     return checkpoint
 

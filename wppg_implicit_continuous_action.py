@@ -88,7 +88,7 @@ class QNetwork(nn.Module):
         return self.rest(self.state_layer(x).unsqueeze(1) + self.action_layer(a))[..., 0]
 
 
-class SoftQNetworks(nn.Module):
+class TwinQNetworks(nn.Module):
     """The twin critics (App. D.2.2) -> (Q1, Q2), (2, B, K); a plain pair (docs/speed.md)."""
 
     def __init__(self, *sizes):
@@ -313,8 +313,8 @@ def main(args):
 
     actor = build_actor(obs_space, act_space, vars(args)).to(device)
     target_actor = build_actor(obs_space, act_space, vars(args)).to(device)
-    qf = SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
-    qf_target = SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
+    qf = TwinQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
+    qf_target = TwinQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
     target_actor.load_state_dict(actor.state_dict())
     qf_target.load_state_dict(qf.state_dict())
     for target in (target_actor, qf_target):

@@ -145,7 +145,7 @@ def only_run_dir(cwd):
 
 
 def plain_q(qf, i, x, a):
-    """Critic i of a script's SoftQNetworks computed the plain way: an MLP on cat([s, a]) for every
+    """Critic i of a script's TwinQNetworks computed the plain way: an MLP on cat([s, a]) for every
     sample, its first layer [W_s, W_a]. x: (B, obs_dim), a: (B, K, act_dim) -> (B, K)."""
     q = (qf.q1, qf.q2)[i]
     first = torch.cat([q.state_layer.weight, q.action_layer.weight], dim=1)

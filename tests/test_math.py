@@ -268,7 +268,7 @@ def test_critic_target_matches_hand_computation(module):
     torch.manual_seed(0)
     B, K, heat_std = 3, 4, 0.05
     actor = make_actor(module, hidden=(8,))
-    qf = module.SoftQNetworks(3, 2, (8,), "tanh")
+    qf = module.TwinQNetworks(3, 2, (8,), "tanh")
     next_obs, rewards = torch.randn(B, 3), torch.tensor([1.0, -2.0, 0.5])
     data = module.Batch(None, next_obs, None, rewards, torch.tensor([0.0, 1.0, 0.0]))
     args = module.Args(gamma=0.9, num_action_samples=K)

@@ -326,3 +326,23 @@ def test_resume_auto_leaves_a_finished_run_as_it_is(script, tmp_path):
     assert again.returncode == 0, again.stderr
     assert "this run finished at step 150; nothing to do" in again.stdout
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+def test_a_finished_run_keeps_its_buffer_only_when_asked(script, tmp_path):
+    """By default a finished run's checkpoint drops the replay buffer (GBs it would never read),
+    and extending it is refused in one line; with --keep-buffer it keeps it, and a higher
+    --total-timesteps continues the run."""
+    for keep, folder in [([], "light"), (["--keep-buffer"], "full")]:
+        (tmp_path / folder).mkdir()
+        flags = [*PENDULUM, "--total-timesteps", 150, *keep]
+        assert run_script(script, *flags, cwd=tmp_path / folder).returncode == 0
+        (checkpoint,) = (tmp_path / folder).glob("runs/*/checkpoint.pt")
+        assert ("replay_buffer" in load(checkpoint)) == bool(keep)
+        flags[flags.index(150)] = 200
+        more = run_script(script, *flags, "--resume", "auto", cwd=tmp_path / folder)
+        if keep:
+            assert more.returncode == 0, more.stderr
+            assert load(checkpoint)["step"] == 200 and "replay_buffer" in load(checkpoint)
+        else:
+            assert more.returncode == 1 and "finished without its replay buffer" in more.stderr
+            assert len(more.stderr.strip().splitlines()) == 1 and load(checkpoint)["step"] == 150

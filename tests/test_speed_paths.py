@@ -14,7 +14,7 @@ def fixed_problem(module, activation="relu", seed=0):
     torch.manual_seed(seed)
     latent = {"latent_dim": 4} if is_implicit(module) else {}
     actor = module.Actor(11, BOX, (64, 64), activation, **latent)
-    qf = module.SoftQNetworks(11, 3, (64, 64), activation)
+    qf = module.TwinQNetworks(11, 3, (64, 64), activation)
     obs, rewards, terminations = (
         torch.randn(32, 11),
         torch.randn(32),

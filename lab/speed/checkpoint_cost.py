@@ -38,7 +38,7 @@ def main():
         w.Actor(obs_dim, env.action_space, args.hidden_sizes, args.activation) for _ in range(2)
     )
     qf, qf_target = (
-        w.SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation) for _ in range(2)
+        w.TwinQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation) for _ in range(2)
     )
     q_optimizer, actor_optimizer = (
         torch.optim.Adam(qf.parameters()),

@@ -26,7 +26,7 @@ def main():
         actor, target_actor = (
             m.Actor(11, box, (256, 256), "relu", *extra).to(device) for _ in range(2)
         )
-        qf, qf_target = (m.SoftQNetworks(11, 3, (256, 256), "relu").to(device) for _ in range(2))
+        qf, qf_target = (m.TwinQNetworks(11, 3, (256, 256), "relu").to(device) for _ in range(2))
         q_opt, a_opt = (
             torch.optim.Adam(qf.parameters(), 1e-3),
             torch.optim.Adam(actor.parameters(), 1e-3),

@@ -35,7 +35,7 @@ def main():
         m.Actor(obs_dim, env.action_space, args.hidden_sizes, args.activation, *extra) for _ in "ab"
     )
     qf, qf_target = (
-        m.SoftQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation) for _ in "ab"
+        m.TwinQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation) for _ in "ab"
     )
     for target in (target_actor, qf_target):
         target.requires_grad_(False)

@@ -157,7 +157,7 @@ def coupled_transport(module, kind):
 def single_q(module):
     """The script's twin critics with Q1 in both places, so that min(Q1, Q2) is Q1."""
 
-    class SingleQ(module.SoftQNetworks):
+    class SingleQ(module.TwinQNetworks):
         def forward(self, x, a):
             q1 = self.q1(x, a)
             return torch.stack([q1, q1])
@@ -174,7 +174,7 @@ def apply_either_actor(module, chosen):
         if kind in chosen:
             module.transport_targets = coupled_transport(module, kind)
     if "single-q" in chosen:
-        module.SoftQNetworks = single_q(module)
+        module.TwinQNetworks = single_q(module)
     if "compile" in chosen:
         module.critic_target = torch.compile(module.critic_target)
         module.matching_loss = torch.compile(module.matching_loss)

@@ -141,7 +141,7 @@ def test_online_actor_target_uses_the_first_actor_built():
         variants.RecordedActor(3, box, (16,), "tanh"),
         variants.RecordedActor(3, box, (16,), "tanh"),
     )
-    qf_target = variants.wppg.SoftQNetworks(3, 2, (16,), "tanh")
+    qf_target = variants.wppg.TwinQNetworks(3, 2, (16,), "tanh")
     batch = variants.wppg.Batch(None, torch.randn(8, 3), None, torch.randn(8), torch.zeros(8))
     args = variants.wppg.Args(gamma=0.99, num_action_samples=4)
 
