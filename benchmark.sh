@@ -2,6 +2,7 @@
 # The paper's grid: scripts x env ids x seeds, on this machine (N runs at once) or as one Slurm job array;
 # then a results table and learning curves (benchmark_report.py). Run `bash benchmark.sh --help`.
 set -uo pipefail
+set -f  # no pathname expansion: --env-ids '*' or an --out with [ ] are names, not patterns
 
 usage() {
   cat <<'EOF'
@@ -121,6 +122,9 @@ if [ -n "$TASK" ]; then
 fi
 if [ "$REPORT_ONLY" = 1 ]; then exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT" "$@"; fi  # after --: the report's flags
 
+# every env id is checked before any run starts (one line, as the scripts say it)
+"$PYTHON" -c 'import sys, run_utils; [run_utils.check_env(env_id) for env_id in sys.argv[1:]]' $ENV_IDS \
+  || exit 2
 # the grid owns the seed, the env id and resuming: after -- they would silently override it
 for arg in "$@"; do
   case "${arg%%=*}" in

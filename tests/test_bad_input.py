@@ -186,6 +186,8 @@ REPORT = [sys.executable, str(ROOT / "benchmark_report.py")]
 BENCHMARK = ["bash", str(ROOT / "benchmark.sh")]
 ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finished run
     (BENCHMARK + ["--out", "{out}", "--env-ids", ""], "--env-ids is empty"),
+    (BENCHMARK + ["--out", "{out}", "--env-ids", "Hoper-v5"], "Did you mean: `Hopper`?"),
+    (BENCHMARK + ["--out", "{out}", "--env-ids", "*"], "--env-id * cannot be made here"),
     (BENCHMARK + ["--out", "{out}", "--scripts", ""], "--scripts is empty"),
     (BENCHMARK + ["--out", "{out}", "--num-seeds", "0"], "--num-seeds must be at least 1"),
     (BENCHMARK + ["--out", "{out}", "--workers", "0"], "--workers must be at least 1"),
