@@ -98,10 +98,10 @@ def load_checkpoint(args, script, device):
     return checkpoint
 
 
-def restore(checkpoint, stateful, envs):
-    """Load the checkpoint's states into stateful (name -> object with load_state_dict) and the
+def restore(checkpoint, checkpointed, envs):
+    """Load the checkpoint's states into checkpointed (name -> object with load_state_dict) and the
     RNGs. Returns the step, the next evaluation's step and the last evaluation."""
-    for name, obj in stateful.items():
+    for name, obj in checkpointed.items():
         obj.load_state_dict(checkpoint[name])
     rng = checkpoint["rng"]
     random.setstate(rng["python"])

@@ -471,14 +471,14 @@ class Run:
         self.last_warmup_print = 0.0
         self.last_return = float("nan")
 
-    def restore(self, stateful, envs):
-        """Load a resumed run's states into stateful (name -> object with load_state_dict) and the
-        RNGs; returns the first step (0 for a fresh run)."""
+    def restore(self, checkpointed, envs):
+        """Load a resumed run's states into checkpointed (name -> object with load_state_dict)
+        and the RNGs; returns the first step (0 for a fresh run)."""
         if not self.checkpoint:
             return 0
         from run_resume import restore
 
-        step, self.next_eval, self.last_eval = restore(self.checkpoint, stateful, envs)
+        step, self.next_eval, self.last_eval = restore(self.checkpoint, checkpointed, envs)
         if self.last_eval is not None and self.last_eval[0] == step:  # purge_step dropped it
             self.scalar("eval/episodic_return", self.last_eval[1], step)
         return step
@@ -594,16 +594,16 @@ class Run:
     def stopping(self):
         return bool(self.stop_signals)
 
-    def checkpoint_if_due(self, stateful, envs, done_steps):
+    def checkpoint_if_due(self, checkpointed, envs, done_steps):
         """Every checkpoint_frequency steps (done_steps crossed a multiple of it), except at the
         end, which finish() saves."""
         crossed = done_steps % self.args.checkpoint_frequency < self.args.num_envs
         if crossed and done_steps < self.args.total_timesteps:
-            self.save(stateful, envs, done_steps)
+            self.save(checkpointed, envs, done_steps)
 
-    def save(self, stateful, envs, step, keep_buffer=True):
+    def save(self, checkpointed, envs, step, keep_buffer=True):
         """A checkpoint, never of a non-finite state, written atomically; without
-        stateful["replay_buffer"] if not keep_buffer."""
+        checkpointed["replay_buffer"] if not keep_buffer."""
         self.stop_if_nonfinite()
         rng = {
             "python": random.getstate(),
@@ -623,15 +623,15 @@ class Run:
             "args": vars(self.args),
             "rng": rng,
         }
-        kept = {k: obj for k, obj in stateful.items() if keep_buffer or k != "replay_buffer"}
+        kept = {k: obj for k, obj in checkpointed.items() if keep_buffer or k != "replay_buffer"}
         state |= {k: obj.state_dict() for k, obj in kept.items()}
         save_atomically(state, self.path, protocol=4)  # protocol 2: the buffer 1.5x larger
 
-    def finish(self, stateful, envs, step, model):
+    def finish(self, checkpointed, envs, step, model):
         """After the loop: the last checkpoint, the saved model (--save-model), closed logs; after
         a stop signal, exit 128 + its number with the command that resumes. A finished run keeps
         its replay buffer only with --keep-buffer: it would never be read otherwise."""
-        self.save(stateful, envs, step, keep_buffer=self.stopping or self.args.keep_buffer)
+        self.save(checkpointed, envs, step, keep_buffer=self.stopping or self.args.keep_buffer)
         self.writer.close()
         if self.stopping:
             print(

@@ -1,6 +1,10 @@
 # WPPG: Wasserstein Proximal Policy Gradient (arXiv 2603.02576), explicit tanh-Gaussian actor.
-# The whole algorithm is in this file; the run machinery (checks, logs, checkpoints) is in
-# run_utils.py. The paper-to-code map: README.md; the heat step: docs/heat_step.md.
+# Each policy step is a Wasserstein proximal step split in two (§3.1): transport moves the
+# actor's K sampled actions per state along the critic's action gradient and regresses the actor
+# onto the moved samples (§3.2); the heat step adds the entropy term, as Gaussian noise
+# N(0, 2 lambda eta I) on sampled actions or, in closed form, by widening the samples (§3.1 eq. 6).
+# The critics learn a multi-sample double-Q target (App. D.2.2). The whole algorithm is in this
+# file; the run machinery (checks, logs, checkpoints) is in run_utils.py.
 import collections
 import math
 import os
@@ -219,11 +223,11 @@ def transport_targets(obs, actor, qf, noise, heat_std, args):
     As the heat noise, all is in actions normalised to [-1, 1]: one eta and lambda for all tasks."""
     with torch.no_grad():
         actions = actor(obs.unsqueeze(1), noise)  # (B, K, act_dim)
-        noisy = heat_step(actions, heat_std, actor.low, actor.high)
-    noisy.requires_grad_(True)
+        heated = heat_step(actions, heat_std, actor.low, actor.high)
+    heated.requires_grad_(True)
     with torch.autocast(obs.device.type, torch.bfloat16, enabled=args.autocast == "bf16"):
-        q = qf(obs, noisy).min(dim=0).values  # (B, K)
-    (grad,) = torch.autograd.grad(q.sum(), noisy)  # the action gradient only
+        q = qf(obs, heated).min(dim=0).values  # (B, K)
+    (grad,) = torch.autograd.grad(q.sum(), heated)  # the action gradient only
     targets = actions + args.eta * actor.half_range**2 * grad  # eta grad_u Q, u = a / half
     if args.matching == "closed-form":  # then the heat step, on each state's K moved samples
         heat_var = 2 * args.entropy_scale * args.eta
@@ -313,16 +317,16 @@ def main(args):
     qf_target = TwinQNetworks(obs_dim, act_dim, args.hidden_sizes, args.activation).to(device)
     target_actor.load_state_dict(actor.state_dict())
     qf_target.load_state_dict(qf.state_dict())
-    for target in (target_actor, qf_target):
-        target.requires_grad_(False)  # moved by Polyak averaging only
+    for net in (target_actor, qf_target):
+        net.requires_grad_(False)  # moved by Polyak averaging only
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
     rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
     heat_std = heat_noise_std(args, actor)
 
-    stateful = dict(actor=actor, target_actor=target_actor, qf=qf, qf_target=qf_target)
-    stateful.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, replay_buffer=rb)
-    start_step = done_steps = run.restore(stateful, envs)
+    checkpointed = dict(actor=actor, target_actor=target_actor, qf=qf, qf_target=qf_target)
+    checkpointed.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, replay_buffer=rb)
+    start_step = done_steps = run.restore(checkpointed, envs)
 
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + start_step)
@@ -347,9 +351,9 @@ def main(args):
         # ALGO LOGIC: training.
         if global_step >= args.learning_starts:
             data = rb.sample(args.batch_size)
-            target = critic_target(data, target_actor, qf_target, heat_std, args)
+            next_q_value = critic_target(data, target_actor, qf_target, heat_std, args)
             q_values = qf(data.obs, data.actions.unsqueeze(1))[..., 0]  # (2, B)
-            qf_losses = (q_values - target).pow(2).mean(dim=1)  # (qf1_loss, qf2_loss)
+            qf_losses = (q_values - next_q_value).pow(2).mean(dim=1)  # (qf1_loss, qf2_loss)
             q_optimizer.zero_grad()
             qf_losses.sum().backward()
             q_optimizer.step()
@@ -376,11 +380,11 @@ def main(args):
         run.evaluate_if_due(actor.evaluation_action, done_steps)
         if run.stopping:
             break
-        run.checkpoint_if_due(stateful, envs, done_steps)
+        run.checkpoint_if_due(checkpointed, envs, done_steps)
 
     envs.close()
     model = {"args": vars(args), "actor": actor.state_dict(), "qf": qf.state_dict()}
-    run.finish(stateful, envs, done_steps if run.stopping else args.total_timesteps, model)
+    run.finish(checkpointed, envs, done_steps if run.stopping else args.total_timesteps, model)
     return run.name
 
 
