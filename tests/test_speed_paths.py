@@ -12,7 +12,7 @@ BOX = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 
 def fixed_problem(module, activation="relu", seed=0):
     torch.manual_seed(seed)
-    latent = {"latent_dim": 4} if is_implicit(module) else {}
+    latent = {"latent_dim": 4, "eval_samples": 16} if is_implicit(module) else {}
     actor = module.Actor(11, BOX, (64, 64), activation, **latent)
     qf = module.TwinQNetworks(11, 3, (64, 64), activation)
     obs, rewards, terminations = (
