@@ -98,6 +98,7 @@ def finite_runs(runs):
 def collect(out):
     """Every finished run under out; a broken or foreign one is skipped with a warning."""
     runs = defaultdict(list)  # (env, algo) -> [(evals, train, seed)]
+    folders = {}  # (env, algo, seed) -> the folder that holds that run
     for folder in sorted(Path(out).iterdir()):
         if not (folder.is_dir() and (folder / "done").exists()):
             continue
@@ -113,7 +114,14 @@ def collect(out):
         if not evals:
             warn(f"skipping {folder}: no eval/episodic_return logged")
             continue
-        runs[(parts[1], parts[0])].append((evals, train, int(parts[2])))
+        key = (parts[1], parts[0], int(parts[2]))
+        if key in folders:  # a copied folder (..__01 beside ..__1) would count as another seed
+            sys.exit(
+                f"error: {folders[key].name} and {folder.name} are the same run ({key[1]} on "
+                f"{key[0]}, seed {key[2]}); keep one of them"
+            )
+        folders[key] = folder
+        runs[(parts[1], parts[0])].append((evals, train, key[2]))
     return runs
 
 
@@ -131,6 +139,11 @@ def read_evaluations(path):
                 raise KeyError("columns")
             for line, row in enumerate(reader, start=2):
                 key = (row["task"], row["algorithm"], int(row["seed"]))
+                if int(row["step"]) in runs[key]:
+                    sys.exit(
+                        f"error: --include {path}: line {line} repeats {key[1]} on {key[0]} seed "
+                        f"{key[2]} at step {row['step']}; keep one row"
+                    )
                 runs[key][int(row["step"])] = float(row["eval_return"])
                 if not math.isfinite(runs[key][int(row["step"])]):
                     sys.exit(
@@ -402,6 +415,8 @@ def main(out, include=(), algorithms=None, prefix="", against=None, tasks=None):
             write(out, rows, runs, text, curves, scores, aggregate, [Path(tmp, n) for n in names])
             for name, path in zip(names, written):
                 os.replace(Path(tmp, name), path)
+            if not aggregate:  # an earlier report's figure would no longer describe these tables
+                Path(out, prefix + "aggregate.png").unlink(missing_ok=True)
     except OSError as error:
         sys.exit(
             f"error: cannot write the report in {out} ({error.strerror}); pass a writable folder"

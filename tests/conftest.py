@@ -165,6 +165,7 @@ def finished_folder(out):
     (run / "done").touch()
     (out / "results.md").write_text("an earlier report\n")
     (out / "nan.csv").write_text("task,algorithm,seed,step,eval_return\nT-v0,a,1,100,nan\n")
+    (out / "dup.csv").write_text("task,algorithm,seed,step,eval_return\n" + "T-v0,a,1,100,1\n" * 2)
     return out
 
 

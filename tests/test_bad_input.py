@@ -205,6 +205,10 @@ ENTRY_CASES = [  # (command, words on stderr); {out} is a folder holding a finis
     (REPORT + ["{out}", "--include", "{out}/missing.csv"], "No such file"),
     (REPORT + ["{out}", "--include", "{out}/results.md"], "not an evaluations.csv"),
     (REPORT + ["{out}", "--include", "{out}/nan.csv"], "line 2 has a non-finite return"),
+    (
+        REPORT + ["{out}", "--include", "{out}/dup.csv"],
+        "line 3 repeats a on T-v0 seed 1 at step 100",
+    ),
     ([sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--seed", "-1"], "--seed"),
     (
         [sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--ent-coef", "-5"],

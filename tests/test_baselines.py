@@ -5,6 +5,7 @@ values."""
 import csv
 import importlib
 import math
+import shutil
 
 import matplotlib.colors
 import numpy as np
@@ -261,3 +262,24 @@ def test_report_probability_of_improvement(tmp_path, monkeypatch):
     assert "| a | 0.00 [" in table and "| 0.90 [" in table and "| c |" not in table
     with pytest.raises(SystemExit, match="no finished runs"):
         report.main(tmp_path, tasks=["Three-v0"])
+
+
+def test_report_refuses_a_copied_run_and_leaves_no_stale_figure(tmp_path):
+    """A copied run folder (..__01 beside ..__1) is the same seed, refused in one line; a report
+    without an aggregate (one algorithm misses a task) removes an earlier report's figure."""
+    for seed in (1, 2):
+        for algo in "ab":
+            for task in ("Task-v0", "Other-v0"):
+                fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: float(seed)})
+    report.main(tmp_path)
+    assert (tmp_path / "aggregate.png").exists()
+    for seed in (1, 2):  # now a ran Task-v0 alone and b Other-v0 alone: no aggregate
+        (
+            shutil.rmtree(tmp_path / f"a__Other-v0__{seed}"),
+            shutil.rmtree(tmp_path / f"b__Task-v0__{seed}"),
+        )
+    report.main(tmp_path)
+    assert not (tmp_path / "aggregate.png").exists()
+    shutil.copytree(tmp_path / "a__Task-v0__1", tmp_path / "a__Task-v0__01")
+    with pytest.raises(SystemExit, match="a__Task-v0__01 and a__Task-v0__1 are the same run"):
+        report.main(tmp_path)
