@@ -453,6 +453,7 @@ class Run:
         else:
             self.name = new_run_dir(args.env_id, args.exp_name, args.seed)
             self.wandb_id = os.urandom(4).hex()
+        self.lock = lock_run(self.name)  # held until this process exits
         self.path = f"runs/{self.name}/checkpoint.pt"
         self.video_folder = None
         if args.capture_video and can_render(args.env_id):
@@ -650,6 +651,28 @@ class Run:
             import wandb
 
             wandb.finish()
+
+
+def lock_run(name):
+    """One process per run: an exclusive lock on runs/{name}/.lock, held while this process
+    lives (the kernel drops it when the process ends, however it ends, so a stale lock is simply
+    taken). A second process, e.g. a forgotten --resume auto, is refused in one line."""
+    import fcntl
+
+    try:
+        lock = open(f"runs/{name}/.lock", "a+")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        fail(f"runs/{name} is being trained by another process (pid {holder}); stop it first")
+    except OSError as error:
+        fail(f"cannot lock runs/{name} ({error.strerror}); run from a writable folder")
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 def save_atomically(state, path, protocol=2):

@@ -346,3 +346,23 @@ def test_a_finished_run_keeps_its_buffer_only_when_asked(script, tmp_path):
         else:
             assert more.returncode == 1 and "finished without its replay buffer" in more.stderr
             assert len(more.stderr.strip().splitlines()) == 1 and load(checkpoint)["step"] == 150
+
+
+def test_a_second_process_on_a_running_run_is_refused(script, tmp_path):
+    """--resume auto while the run still trains (a forgotten window, a requeued job): the second
+    process is refused in one line naming the first's pid, and touches nothing of the first."""
+    flags = [*PENDULUM, "--total-timesteps", 100_000, "--checkpoint-frequency", 200]
+    first = start_script(script, *flags, cwd=tmp_path)
+    try:
+        checkpoint = wait_for("runs/*/checkpoint.pt", tmp_path)
+        second = run_script(script, *flags, "--resume", "auto", cwd=tmp_path)
+        assert second.returncode == 1, second.stderr
+        assert f"being trained by another process (pid {first.pid})" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        assert first.poll() is None  # the first trains on
+        step = load(checkpoint)["step"]
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+        assert first.returncode == 128 + signal.SIGTERM and load(checkpoint)["step"] > step
+    finally:
+        first.kill()
