@@ -179,7 +179,8 @@ done
 total=$(wc -l < "$GRID")
 named="$OUT/grid${TAG:+-$TAG}-$(cksum < "$GRID" | cut -d' ' -f1).tsv"
 mv "$GRID" "$named" && GRID=$named && trap - EXIT || die "cannot write $named"
-# a finished run made with other flags is not this grid's: refuse rather than report it as new. Commands are
+# a run made with other flags, finished or stopped, is not this grid's: refuse rather than report it as new or
+# continue it with these flags (a report would merge the two into one curve). Commands are
 # compared with the python and script paths cut to their names, so that a moved checkout keeps its runs, and
 # as a set of flags (each with its values), so that the same flags in another order match.
 flags() {
@@ -189,12 +190,12 @@ flags() {
 }
 stale=0
 while IFS=$'\t' read -r name cmd; do
-  if [ -f "$OUT/$name/done" ] && [ -f "$OUT/$name/cmd" ] \
+  if [ -f "$OUT/$name/cmd" ] \
     && [ "$(flags "$(cat "$OUT/$name/cmd")")" != "$(flags "$cmd")" ]; then
     stale=$((stale + 1)); first=$name
   fi
 done < "$GRID"
-[ "$stale" = 0 ] || die "$stale finished run(s) in $OUT were made with other flags (e.g. $first: see its cmd file); use another --tag or --out"
+[ "$stale" = 0 ] || die "$stale run(s) in $OUT (finished or stopped) were made with other flags (e.g. $first: see its cmd file); use another --tag or --out"
 
 if [ "$DRY_RUN" = 1 ]; then
   while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || echo "$cmd"; done < "$GRID"

@@ -205,8 +205,9 @@ RUN_1 = "--env-id InvertedPendulum-v5 --seed 1 --resume auto"
         (f"{RUN_1} --total-timesteps 1000", False),
     ],
 )
+@pytest.mark.parametrize("finished", [True, False], ids=["finished", "stopped"])
 def test_finished_runs_with_other_flags_are_refused_not_those_of_a_moved_checkout(
-    tmp_path, flags, same
+    tmp_path, flags, same, finished
 ):
     grid = [
         "--out",
@@ -222,15 +223,17 @@ def test_finished_runs_with_other_flags_are_refused_not_those_of_a_moved_checkou
     ]
     run = tmp_path / "wppg__InvertedPendulum-v5__1"
     run.mkdir()
-    (run / "done").touch()
+    if finished:  # a stopped run (no done file) counts too: rerun, it would mix two trainings
+        (run / "done").touch()
     moved = "OMP_NUM_THREADS=1 /elsewhere/bin/python /old/checkout/wppg_continuous_action.py"
     (run / "cmd").write_text(f"{moved} {flags}\n")
     result = benchmark(*grid)
-    if same:
-        assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+    if same:  # the dry run lists a stopped run, to be continued, not a finished one
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(result.stdout.splitlines()) == (0 if finished else 1), result.stdout
     else:
         assert result.returncode == 2
-        assert "1 finished run(s) in" in result.stderr and "made with other flags" in result.stderr
+        assert "1 run(s) in" in result.stderr and "made with other flags" in result.stderr
 
 
 @pytest.fixture
