@@ -414,3 +414,26 @@ LAB_CASES = [  # (command, words on stderr); {out} is a folder holding a finishe
 @pytest.mark.parametrize("command, words", LAB_CASES, ids=[" ".join(c[2:]) for c, _ in LAB_CASES])
 def test_lab_tools_refuse_bad_input(command, words, tmp_path):
     assert_refused(command, words, tmp_path)
+
+
+def test_pretest_is_the_exact_one_sided_mann_whitney_of_the_run_means(tmp_path):
+    """Five runs of x, each above all five of y: U = 25 and the exact p = 1 / C(10, 5); the
+    reverse hypothesis gets p = 1."""
+    rows = ["task,algorithm,seed,step,eval_return"]
+    for seed in range(1, 6):
+        for step in (1000, 2000):  # run means: x 10 + seed, y seed
+            rows += [f"T-v0,x,{seed},{step},{10 + seed + (step - 1500) / 1000}"]
+            rows += [f"T-v0,y,{seed},{step},{seed + (step - 1500) / 1000}"]
+    (tmp_path / "e.csv").write_text("\n".join(rows) + "\n")
+    result = run_script(
+        "lab/study/pretest.py",
+        tmp_path / "e.csv",
+        "--task",
+        "T-v0",
+        *["--hypothesis", "x", "y", "--hypothesis", "y", "x"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    forward, reverse = result.stdout.strip().splitlines()[-2:]
+    assert f"| 25 | {1 / math.comb(10, 5):.4f} | holds |" in forward
+    assert "| 0 | 1.0000 | not shown |" in reverse
