@@ -26,23 +26,25 @@ seeds() {  # the seeds from $1 to $2 in this queue
 arm() {  # arm SCRIPT TAG ENV SEED FLAGS...
   local script=$1 tag=$2 env=$3 seed=$4; shift 4
   bash benchmark.sh --scripts "$script" ${tag:+--tag "$tag"} --env-ids "$env" --start-seed "$seed" \
-    --num-seeds 1 --workers 1 --out "$OUT" "${dry[@]}" -- --no-cuda --checkpoint-frequency 5000 "$@"
+    --num-seeds 1 --workers 1 --out "$OUT" "${dry[@]}" -- --no-cuda "$@"
 }
 case "$CHUNK" in
   reacher)
     BUDGET=(--total-timesteps 20000 --learning-starts 1000 --eval-frequency 2000)
+    CKPT=(--checkpoint-frequency 5000)  # the SB3 runner keeps no checkpoint
     for s in $(seeds 41 50); do
-      arm "$WPPGI" closed-lam5e-2 Reacher-v5 "$s" "${BUDGET[@]}" "${CLOSED[@]}" || exit
-      arm "$WPPGI" "" Reacher-v5 "$s" "${BUDGET[@]}" || exit
+      arm "$WPPGI" closed-lam5e-2 Reacher-v5 "$s" "${BUDGET[@]}" "${CKPT[@]}" "${CLOSED[@]}" || exit
+      arm "$WPPGI" "" Reacher-v5 "$s" "${BUDGET[@]}" "${CKPT[@]}" || exit
       arm sac "" Reacher-v5 "$s" "${BUDGET[@]}" || exit
     done
     for s in $(seeds 41 50); do
-      arm "$WPPGI" closed-lam5e-2-latent1 Reacher-v5 "$s" "${BUDGET[@]}" "${CLOSED[@]}" --latent-dim 1 || exit
+      arm "$WPPGI" closed-lam5e-2-latent1 Reacher-v5 "$s" "${BUDGET[@]}" "${CKPT[@]}" "${CLOSED[@]}" \
+        --latent-dim 1 || exit
     done ;;
   walker)
     for s in $(seeds 41 45); do
       arm "$WPPGI" closed-lam5e-2 Walker2d-v5 "$s" --total-timesteps 100000 --eval-frequency 5000 \
-        --save-model "${CLOSED[@]}" || exit
+        --checkpoint-frequency 5000 --save-model "${CLOSED[@]}" || exit
     done ;;
   guards)
     for s in $(seeds 41 45); do
@@ -50,10 +52,10 @@ case "$CHUNK" in
         tag="" && [ -n "$flags" ] && tag=closed-lam5e-2
         # shellcheck disable=SC2086  # $flags: the closed form's flags, split on purpose
         arm "$WPPGI" "$tag" InvertedDoublePendulum-v5 "$s" --total-timesteps 10000 --learning-starts 1000 \
-          --eval-frequency 1000 $flags || exit
+          --eval-frequency 1000 --checkpoint-frequency 5000 $flags || exit
         # shellcheck disable=SC2086
         arm "$WPPGI" "$tag" InvertedPendulum-v5 "$s" --total-timesteps 20000 --learning-starts 1000 \
-          --eval-frequency 2000 $flags || exit
+          --eval-frequency 2000 --checkpoint-frequency 5000 $flags || exit
       done
     done ;;
 esac
