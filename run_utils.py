@@ -541,9 +541,11 @@ class Run:
         self.stop_if_nonfinite()
         for tag, value in scalars.items():
             self.scalar(tag, value.item() if torch.is_tensor(value) else value, step)
-        sps = int((step - self.sps_step) / (time.time() - self.sps_time))
-        self.scalar("charts/SPS", sps, step)
-        self.sps_time, self.sps_step = time.time(), step
+        sps = "n/a"  # a resumed run's first log can come at the checkpoint's step: no rate yet
+        if step > self.sps_step:
+            sps = int((step - self.sps_step) / (time.time() - self.sps_time))
+            self.scalar("charts/SPS", sps, step)
+            self.sps_time, self.sps_step = time.time(), step
         if time.time() - self.last_print > 10:
             self.last_print = time.time()
             last = "none yet" if math.isnan(self.last_return) else f"{self.last_return:.1f}"

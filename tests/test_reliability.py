@@ -209,7 +209,9 @@ def test_resume_keeps_the_evaluation_at_the_checkpoint_step(script, tmp_path):
     process.wait()
     resumed = run_script(script, *flags, "--resume", "auto", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert [step for step, _ in scalars(checkpoint.parent)["eval/episodic_return"]] == [300, 600]
+    logged = scalars(checkpoint.parent)
+    assert [step for step, _ in logged["eval/episodic_return"]] == [300, 600]
+    assert all(sps > 0 for _, sps in logged["charts/SPS"])  # none of 0 at the resumed step
 
 
 def test_two_envs_with_an_odd_learning_starts_train_the_actor(script, tmp_path):
