@@ -6,6 +6,7 @@ import glob
 import os
 import random
 import sys
+import time
 import warnings
 
 import gymnasium as gym
@@ -140,7 +141,8 @@ def load_saved_model(args, script, build_actor, device):
         run_utils.fail(
             f"--load-model {args.load_model}: its actor does not fit {script}'s networks"
         )
-    name = f"{run_utils.run_prefix(saved['env_id'], saved['exp_name'], saved['seed'])}__eval"
+    prefix = run_utils.run_prefix(saved["env_id"], saved["exp_name"], saved["seed"])
+    name = f"{prefix}__eval__{int(time.time())}"  # a second evaluation keeps the first's videos
     video_folder = (
         f"videos/{name}" if args.capture_video and run_utils.can_render(saved["env_id"]) else None
     )
@@ -153,4 +155,6 @@ def load_saved_model(args, script, build_actor, device):
         video_folder,
     )
     print(f"{args.load_model}: mean return over {args.eval_episodes} episodes = {mean:.1f}")
+    if video_folder:
+        print(f"video of the first episode in {video_folder}/")
     return mean

@@ -43,6 +43,7 @@ def test_train_log_save_load_track(script, tmp_path):
     assert "mean return over 2 episodes" in loaded.stdout
     (video,) = (tmp_path / "videos").glob("*/*.mp4")
     assert video.parent.name.startswith("Hopper-v5__")  # named after the saved model's env
+    assert f"video of the first episode in videos/{video.parent.name}/" in loaded.stdout
 
 
 def test_same_seed_same_returns_closed_form(script, tmp_path):
