@@ -285,7 +285,9 @@ def make_env(env_id, seed, video_folder=None, video_every=1, video_prefix="rl-vi
         if video_folder:
             env = gym.make(env_id, render_mode="rgb_array")
             trigger = lambda episode: episode % video_every == 0  # noqa: E731
-            env = gym.wrappers.RecordVideo(env, video_folder, trigger, name_prefix=video_prefix)
+            with warnings.catch_warnings():  # the folder is reused, but each video is named
+                warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+                env = gym.wrappers.RecordVideo(env, video_folder, trigger, name_prefix=video_prefix)
         else:
             env = gym.make(env_id)
         env = gym.wrappers.RecordEpisodeStatistics(env)
