@@ -123,8 +123,15 @@ fi
 if [ "$REPORT_ONLY" = 1 ]; then exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT" "$@"; fi  # after --: the report's flags
 
 # every env id is checked before any run starts (one line, as the scripts say it)
-"$PYTHON" -c 'import sys, run_utils; [run_utils.check_env(env_id) for env_id in sys.argv[1:]]' $ENV_IDS \
-  || exit 2
+"$PYTHON" - $ENV_IDS << 'EOF' || exit 2
+import sys
+try:
+    import run_utils
+except ImportError as error:
+    sys.exit(f"error: {sys.executable} lacks the project's packages ({error}); activate .venv or set PYTHON")
+for env_id in sys.argv[1:]:
+    run_utils.check_env(env_id)
+EOF
 # the grid owns the seed, the env id and resuming: after -- they would silently override it
 for arg in "$@"; do
   case "${arg%%=*}" in

@@ -67,6 +67,7 @@ def test_kill_resume_restores_exactly_and_continues(script, tmp_path):
         300,
         "--resume",
         copy,
+        "--keep-buffer",  # it finishes at once: keep what the next resume continues from
         cwd=tmp_path,
     )
     assert restored.returncode == 0, restored.stderr
