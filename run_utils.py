@@ -229,25 +229,33 @@ def check_env(env_id):
 
 def check_memory(args, obs_dim, act_dim):
     """Refuse, before any work, what cannot fit in the memory free now: the replay buffer (float32
-    rows of obs, next obs, action, reward, done) and one update's K-sample passes (a generous
-    bound: activations and gradients of 2 critics x 3 passes, the entropy estimate's distances)."""
+    rows of obs, next obs, action, reward, done), the networks (actor and target, 4 critics, with
+    gradients and Adam's two moments) and one update's K-sample passes (a generous bound:
+    activations and gradients of 2 critics x 3 passes, the entropy estimate's distances)."""
     hidden = getattr(args, "hidden_sizes", None) or task_defaults(args.env_id)["hidden_sizes"]
+    latent = getattr(args, "latent_dim", None) or 0  # an implicit actor's input z
     rows = min(getattr(args, "buffer_size", 0), args.total_timesteps)
     buffer = 4 * rows * (2 * obs_dim + act_dim + 2)
+    layers = list(zip([obs_dim + latent + act_dim, *hidden], [*hidden, 2 * act_dim]))
+    networks = 4 * 6 * 4 * sum((n_in + 1) * n_out for n_in, n_out in layers)
     batch, k = getattr(args, "batch_size", 0), getattr(args, "num_action_samples", 0)
     entropy = getattr(args, "entropy_samples", 0)
-    update = 4 * batch * (24 * k * (sum(hidden) + obs_dim + act_dim) + entropy**2 * act_dim)
+    width = sum(hidden) + obs_dim + act_dim + latent
+    update = 4 * batch * (24 * k * width + entropy**2 * act_dim + entropy * width)
     available = free_memory()
     if available is None:
         return
+    sizes = "--hidden-sizes" + (" or --latent-dim" if latent else "")
     for what, size, flags in [
         ("the replay buffer", buffer, "--buffer-size"),
-        ("one update", update, "--batch-size or --num-action-samples"),
-        ("the buffer and one update", buffer + update, "--buffer-size"),
+        ("the networks", networks, sizes),
+        ("one update", update, f"--batch-size, --num-action-samples, --entropy-samples or {sizes}"),
+        ("the buffer, networks and one update", buffer + networks + update, "--buffer-size"),
     ]:
         if size > available:
             fail(
-                f"{what} needs about {size / 2**30:.1f} GiB, more than the {available / 2**30:.1f} "
+                f"{what} {'need' if what.endswith('s') else 'needs'} about {size / 2**30:.1f} GiB, "
+                f"more than the {available / 2**30:.1f} "
                 f"GiB free; lower {flags}"
             )
 

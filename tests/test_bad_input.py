@@ -60,7 +60,13 @@ CASES += [  # a run folder is never made for these (issue of careless use: docs 
     (["--env-id", "nan_env:UnboundedActions-v0"], ["action bounds must be finite"]),
     (["--env-id", "nan_env:NoTimeLimit-v0"], ["has no time limit", "max_episode_steps"]),
 ]
-IMPLICIT_CASES = [(["--latent-dim", "0"], ["--latent-dim must be a positive integer"])]
+IMPLICIT_CASES = [
+    (["--latent-dim", "0"], ["--latent-dim must be a positive integer"]),
+    (
+        ["--latent-dim", "100000000"],
+        ["the networks need about", "lower --hidden-sizes or --latent-dim"],
+    ),
+]
 
 
 class ImageObservations(gym.Env):
@@ -92,7 +98,7 @@ def test_bad_input_refused(module, flags, words, tmp_path, monkeypatch):
     check_refused(module, flags, words, tmp_path, monkeypatch)
 
 
-@pytest.mark.parametrize("flags,words", IMPLICIT_CASES, ids=["latent-dim 0"])
+@pytest.mark.parametrize("flags,words", IMPLICIT_CASES, ids=["latent-dim 0", "latent-dim 1e8"])
 def test_implicit_bad_input_refused(flags, words, tmp_path, monkeypatch):
     check_refused(MODULES[SCRIPTS[1]], flags, words, tmp_path, monkeypatch)
 
