@@ -188,8 +188,9 @@ def check_env(env_id):
     try:
         if module:
             importlib.import_module(module)
-    except ImportError as error:
-        fail(f"--env-id {env_id}: cannot import {module!r} ({error})")
+    except Exception as error:  # ImportError, but also a SyntaxError or any error it raises
+        text = (str(error).splitlines() or [""])[0][:120]
+        fail(f"--env-id {env_id}: cannot import {module!r} ({type(error).__name__}: {text})")
     try:
         with warnings.catch_warnings():  # gymnasium warns of old versions before it fails on them
             warnings.simplefilter("ignore")

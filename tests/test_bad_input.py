@@ -304,3 +304,20 @@ def test_loading_a_checkpoint_as_a_model_prints_one_line(script, finished_runs, 
     result = run_script(script, "--load-model", checkpoint, cwd=tmp_path)
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "not a model saved by --save-model" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "source, error",
+    [("def broken(:\n", "SyntaxError"), ("raise RuntimeError('no licence')\n", "RuntimeError")],
+)
+def test_an_env_module_that_fails_to_import_is_one_line(
+    module, source, error, tmp_path, monkeypatch
+):
+    """--env-id module:EnvId whose module raises anything on import, not only ImportError."""
+    (tmp_path / "envs_here").mkdir()
+    (tmp_path / "envs_here" / "broken_env_module.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path / "envs_here"))
+    flags = ["--env-id", "broken_env_module:Env-v0"]
+    check_refused(
+        module, flags, [f"cannot import 'broken_env_module' ({error}"], tmp_path, monkeypatch
+    )
