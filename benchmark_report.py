@@ -30,17 +30,23 @@ of its runs reached. Writes to the grid's folder:
 - aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs
   above each score)."""
 
-import argparse
-import csv
-import math
-import os
+import signal
 import sys
-import tempfile
-import warnings
-from collections import defaultdict
-from pathlib import Path
 
-import matplotlib
+if __name__ == "__main__":  # Ctrl-C at any point, the imports included: one line. Nothing is lost:
+    # the report writes all its files at once at the end
+    signal.signal(signal.SIGINT, lambda *_: sys.exit("error: stopped by Ctrl-C; no file written"))
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

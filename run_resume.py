@@ -146,14 +146,18 @@ def load_saved_model(args, script, build_actor, device):
     video_folder = (
         f"videos/{name}" if args.capture_video and run_utils.can_render(saved["env_id"]) else None
     )
-    mean = run_utils.evaluate(
-        actor.evaluation_action,
-        saved["env_id"],
-        args.eval_episodes,
-        saved["seed"] + run_utils.EVAL_SEED_OFFSET,
-        device,
-        video_folder,
-    )
+    print(f"evaluating {args.load_model} over {args.eval_episodes} episodes of {saved['env_id']}")
+    try:
+        mean = run_utils.evaluate(
+            actor.evaluation_action,
+            saved["env_id"],
+            args.eval_episodes,
+            saved["seed"] + run_utils.EVAL_SEED_OFFSET,
+            device,
+            video_folder,
+        )
+    except KeyboardInterrupt:
+        run_utils.fail(f"--load-model {args.load_model}: the evaluation was stopped by Ctrl-C")
     print(f"{args.load_model}: mean return over {args.eval_episodes} episodes = {mean:.1f}")
     if video_folder:
         print(f"video of the first episode in {video_folder}/")

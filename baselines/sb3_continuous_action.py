@@ -164,4 +164,7 @@ def main(args):
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except KeyboardInterrupt:  # SB3 keeps no checkpoint here: the run's logs so far stay
+        sys.exit("error: stopped by Ctrl-C; the baselines keep no checkpoint, so rerun from step 0")

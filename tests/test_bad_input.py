@@ -1,8 +1,10 @@
 """Bad input is refused before any work with one line that says what to change, a non-zero exit,
 and nothing written or changed."""
 
+import signal
 import subprocess
 import sys
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -321,3 +323,18 @@ def test_an_env_module_that_fails_to_import_is_one_line(
     check_refused(
         module, flags, [f"cannot import 'broken_env_module' ({error}"], tmp_path, monkeypatch
     )
+
+
+def test_ctrl_c_on_the_report_is_one_line_and_changes_nothing(tmp_path):
+    """SIGINT while the report reads and bootstraps (or still imports): exit 1, one line, and the
+    earlier report's files as they were."""
+    out = finished_folder(tmp_path / "out")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    process = subprocess.Popen(
+        [*REPORT, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and stderr.strip() == "error: stopped by Ctrl-C; no file written"
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
