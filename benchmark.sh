@@ -83,8 +83,12 @@ done
 [ -n "${SCRIPTS// /}" ] || die "--scripts is empty; name a script, sac or ppo"
 [ -n "${ENV_IDS// /}" ] || die "--env-ids is empty; name at least one env id"
 [ -n "${OUT// /}" ] || die "--out is empty"
-mkdir -p "$OUT" 2>/dev/null && OUT=$(cd "$OUT" && pwd) || die "cannot create --out $OUT"
-[ -w "$OUT" ] || die "cannot write to --out $OUT; choose a writable folder"
+if [ "$DRY_RUN" = 1 ] && [ ! -d "$OUT" ]; then  # a dry run creates nothing: an absent --out is empty
+  OUT=$(realpath -m -- "$OUT")
+else
+  mkdir -p "$OUT" 2>/dev/null && OUT=$(cd "$OUT" && pwd) || die "cannot create --out $OUT"
+  [ "$DRY_RUN" = 1 ] || [ -w "$OUT" ] || die "cannot write to --out $OUT; choose a writable folder"
+fi
 
 # One run = one line of this invocation's grid file, $OUT/grid[-TAG]-CHECKSUM.tsv (named by its content, so
 # that two invocations on one --out, e.g. other seeds under the same --tag, never rewrite each other's):
@@ -168,7 +172,8 @@ routed() {  # routed SCRIPT ARGS...: ARGS without the flags (and their values) S
   [ ${#left[@]} = 0 ] || echo "note: $script does not take ${left[*]}: left out of its runs" >&2
 }
 
-GRID=$(mktemp "$OUT/.grid.XXXXXX") || die "cannot write to --out $OUT"
+GRID_DIR=$OUT && [ "$DRY_RUN" = 1 ] && GRID_DIR=${TMPDIR:-/tmp}  # a dry run writes nothing in --out
+GRID=$(mktemp "$GRID_DIR/.grid.XXXXXX") || die "cannot write to --out $OUT"
 trap 'rm -f "$GRID"' EXIT
 for script in $SCRIPTS; do
   runner "$script"
@@ -184,8 +189,10 @@ for script in $SCRIPTS; do
   done
 done
 total=$(wc -l < "$GRID")
-named="$OUT/grid${TAG:+-$TAG}-$(cksum < "$GRID" | cut -d' ' -f1).tsv"
-mv "$GRID" "$named" && GRID=$named && trap - EXIT || die "cannot write $named"
+if [ "$DRY_RUN" = 0 ]; then
+  named="$OUT/grid${TAG:+-$TAG}-$(cksum < "$GRID" | cut -d' ' -f1).tsv"
+  mv "$GRID" "$named" && GRID=$named && trap - EXIT || die "cannot write $named"
+fi
 # a run made with other flags, finished or stopped, is not this grid's: refuse rather than report it as new or
 # continue it with these flags (a report would merge the two into one curve). Commands are
 # compared with the python and script paths cut to their names, so that a moved checkout keeps its runs, and

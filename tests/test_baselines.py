@@ -45,33 +45,28 @@ def test_baseline_writes_the_scripts_tags_at_the_scripts_steps(algo, tmp_path):
 
 
 def test_dry_run_lists_the_baselines(tmp_path):
-    result = benchmark(
-        "--out",
-        tmp_path,
-        "--scripts",
-        "wppg_continuous_action.py sac ppo",
-        "--env-ids",
-        "Hopper-v5",
-        "--num-seeds",
-        1,
-        "--tag",
-        "v1",
-        "--dry-run",
-        "--",
-        "--total-timesteps",
-        1000,
-    )
+    """The dry run prints each runner's command, in the grid's order; the grid names the runs
+    <algo>-<tag>__<env>__<seed> (the names are in the grid file a real run writes; a dry run
+    writes nothing)."""
+    grid = ["--scripts", "wppg_continuous_action.py sac ppo", "--env-ids", "Hopper-v5"]
+    grid += ["--num-seeds", 1, "--tag", "v1"]
+    result = benchmark("--out", tmp_path, *grid, "--dry-run", "--", "--total-timesteps", 1000)
     assert result.returncode == 0, result.stderr
     assert [line.split(" --env-id")[0].split(" ", 2)[2] for line in result.stdout.splitlines()] == [
         str(ROOT / "wppg_continuous_action.py"),
         f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo sac",
         f"{ROOT / 'baselines/sb3_continuous_action.py'} --algo ppo",
     ]
+    assert list(tmp_path.iterdir()) == []
+    flags = ["--total-timesteps", 300, "--eval-frequency", 300, "--eval-episodes", 1]
+    result = benchmark("--out", tmp_path, *grid, "--workers", 3, "--", *flags)
+    assert result.returncode == 0, result.stderr
     names = [
         line.split("\t")[0]
         for line in next(tmp_path.glob("grid-v1-*.tsv")).read_text().splitlines()
     ]
     assert names == ["wppg-v1__Hopper-v5__1", "sac-v1__Hopper-v5__1", "ppo-v1__Hopper-v5__1"]
+    assert all((tmp_path / name / "done").exists() for name in names)
 
 
 def fake_run(out, name, evals, resumed_from=None):

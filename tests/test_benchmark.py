@@ -16,10 +16,10 @@ ENVS = "InvertedPendulum-v5 Hopper-v5"
 PENDULUM = ["--scripts", SCRIPTS[0], "--env-ids", "InvertedPendulum-v5"]  # one WPPG run per seed
 
 
-def test_dry_run_prints_the_grid(tmp_path):
+def test_dry_run_prints_the_grid_and_writes_nothing(tmp_path):
     result = benchmark(
         "--out",
-        tmp_path,
+        tmp_path / "absent",
         "--env-ids",
         ENVS,
         "--start-seed",
@@ -41,7 +41,7 @@ def test_dry_run_prints_the_grid(tmp_path):
         for seed in (3, 4)
     ]
     assert result.stdout.splitlines() == expected
-    assert not any(p.is_dir() for p in tmp_path.iterdir())  # nothing ran
+    assert list(tmp_path.iterdir()) == []  # no --out folder, no grid file: nothing written
 
 
 def test_two_grids_on_one_out_keep_their_own_grid_files(tmp_path):
@@ -59,7 +59,8 @@ def test_two_grids_on_one_out_keep_their_own_grid_files(tmp_path):
             seed,
             "--num-seeds",
             1,
-            "--dry-run",
+            "--workers",
+            1,
             "--",
             *TINY,
         )
@@ -68,9 +69,10 @@ def test_two_grids_on_one_out_keep_their_own_grid_files(tmp_path):
     assert sorted(grids) == ["wppg-a_b__InvertedPendulum-v5__1", "wppg-a_b__InvertedPendulum-v5__2"]
     assert not list(tmp_path.glob(".grid.*"))  # no temporary file left behind
     first = grids["wppg-a_b__InvertedPendulum-v5__1"]
+    shutil.rmtree(tmp_path / "wppg-a_b__InvertedPendulum-v5__1")  # to be run again by --task
     result = benchmark("--out", tmp_path, "--grid", first, "--task", 1)
     assert result.returncode == 0, result.stderr
-    assert [p.parent.name for p in tmp_path.glob("*/done")] == ["wppg-a_b__InvertedPendulum-v5__1"]
+    assert sorted(p.parent.name for p in tmp_path.glob("*/done")) == sorted(grids)
 
 
 def test_default_grid_is_the_papers(tmp_path):
