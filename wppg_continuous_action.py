@@ -40,7 +40,7 @@ class Args(run_utils.TrainArgs):
     q_lr: float = 1e-3
     """the learning rate of the Q network optimizer (the paper's, reconstructed: 3e-4)"""
     eta: float = 0.1
-    """Wasserstein step size eta of the transport step (§3.2); Adam cancels its scale in the actor's
+    """Wasserstein step size eta of the transport step (§3.2); Adam cancels its scale in the actor
     update, so it acts through the heat: noise sqrt(2 lambda eta), or variance 2 lambda eta"""
     entropy_scale: float = 1e-4
     """entropy scale lambda: the heat step adds N(0, 2 lambda eta I) noise to every sampled
