@@ -5,11 +5,11 @@
 # N(0, 2 lambda eta I) on sampled actions or, in closed form, by widening the samples (§3.1 eq. 6).
 # The critics learn a multi-sample double-Q target (App. D.2.2). The whole algorithm is in this
 # file; the run machinery (checks, logs, checkpoints) is in run_utils.py.
-import collections
 import math
 import os
+import random
 from dataclasses import dataclass
-from typing import Literal, Optional, Tuple
+from typing import Annotated, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -18,46 +18,43 @@ import torch.nn as nn
 import tyro
 
 import run_utils
-from run_utils import Tanh
+from run_utils import COUNT, FRACTION, NON_NEGATIVE, PAIRS, POSITIVE, Rule, Tanh
+
+HOLDS_A_BATCH = Rule(lambda v, args: v >= args.batch_size, "must be at least --batch-size")
+LOG_STD_MIN, LOG_STD_MAX = -5, 2  # the bounds of the actor's log-std, as CleanRL's SAC
 
 
 @dataclass
 class Args(run_utils.TrainArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment"""
-    num_envs: int = 1
+    num_envs: Annotated[int, COUNT, run_utils.WITHIN_BUDGET] = 1
     """the number of parallel game environments (one gradient step per vector step)"""
-    buffer_size: int = int(1e6)
+    buffer_size: Annotated[int, COUNT, HOLDS_A_BATCH] = int(1e6)
     """the replay memory buffer size"""
-    gamma: Optional[float] = None
-    """the discount factor gamma (default: per task, run_utils.ENV_DEFAULTS)"""
-    tau: float = 0.005
+    tau: Annotated[float, FRACTION] = 0.005
     """target smoothing coefficient (Polyak averaging of the target critics and target actor)"""
-    batch_size: int = 256
+    batch_size: Annotated[int, COUNT] = 256
     """the batch size of sample from the replay memory"""
-    policy_lr: float = 1e-3
+    policy_lr: Annotated[float, POSITIVE] = 1e-3
     """the learning rate of the policy network optimizer (the paper's, reconstructed: 3e-4)"""
-    q_lr: float = 1e-3
+    q_lr: Annotated[float, POSITIVE] = 1e-3
     """the learning rate of the Q network optimizer (the paper's, reconstructed: 3e-4)"""
-    eta: float = 0.1
+    eta: Annotated[float, POSITIVE] = 0.1
     """Wasserstein step size eta of the transport step (§3.2); Adam cancels its scale in the actor
     update, so it acts through the heat: noise sqrt(2 lambda eta), or variance 2 lambda eta"""
-    entropy_scale: float = 1e-4
+    entropy_scale: Annotated[float, NON_NEGATIVE] = 1e-4
     """entropy scale lambda: the heat step adds N(0, 2 lambda eta I) noise to every sampled
     action, on actions normalised to [-1, 1], §3.1 eq. 6"""
-    num_action_samples: int = 32
+    num_action_samples: Annotated[int, PAIRS] = 32
     """number K of action samples per state, for the critic target and for the actor update"""
     matching: Literal["pointwise", "closed-form"] = "pointwise"
     """actor update: "pointwise" regresses each sample onto its own moved copy, the heat noise
     added when sampling (§3.2, the paper's practical algorithm); "closed-form" moves the samples,
     then widens them so that their covariance grows by 2 lambda eta I (§3.1 eq. 6): the heat
     accumulates in the actor's own spread, and no noise is added when acting"""
-    entropy_samples: int = 64
+    entropy_samples: Annotated[int, PAIRS] = 64
     """samples per state of the nearest-neighbour entropy estimate (charts/entropy_estimate)"""
-    hidden_sizes: Optional[Tuple[int, ...]] = None
-    """hidden layer sizes of actor and critics (default: per task, run_utils.ENV_DEFAULTS)"""
-    activation: Optional[Literal["relu", "tanh"]] = None
-    """hidden activation of actor and critics (default: per task, run_utils.ENV_DEFAULTS)"""
     autocast: Literal["off", "bf16"] = "off"
     """bf16: the K-sample critic passes under torch.autocast (faster on CPUs with bf16 units)"""
 
@@ -99,9 +96,6 @@ class TwinQNetworks(nn.Module):
         return torch.stack([self.q1(x, a), self.q2(x, a)])
 
 
-LOG_STD_MIN, LOG_STD_MAX = -5, 2  # the bounds of the actor's log-std, as CleanRL's SAC
-
-
 class Actor(nn.Module):
     """Explicit tanh-Gaussian actor (App. D.2.1): a = squash(m(s) + sigma(s) eps), eps ~ N(0, I)."""
 
@@ -130,45 +124,6 @@ def build_actor(observation_space, action_space, args):
     """The actor for these spaces and args (a dict: vars(Args), or a saved model's args)."""
     sizes, activation = args["hidden_sizes"], args["activation"]
     return Actor(observation_space.shape[0], action_space, sizes, activation)
-
-
-# ------------------------------------------------------------------------------------------------
-# Replay buffer
-# ------------------------------------------------------------------------------------------------
-Batch = collections.namedtuple("Batch", ["obs", "next_obs", "actions", "rewards", "terminations"])
-
-
-class ReplayBuffer:
-    """Preallocated tensors on the training device; next_obs holds the real final observation."""
-
-    def __init__(self, size, obs_dim, act_dim, device):
-        self.size, self.pos, self.full, self.device = size, 0, False, device
-        shapes = dict(obs=(obs_dim,), next_obs=(obs_dim,), actions=(act_dim,))  # the rest: scalars
-        for name in Batch._fields:
-            setattr(self, name, torch.zeros(size, *shapes.get(name, ()), device=device))
-
-    def add(self, obs, next_obs, actions, rewards, terminations):
-        idx = (self.pos + np.arange(len(obs))) % self.size
-        for name, value in zip(Batch._fields, [obs, next_obs, actions, rewards, terminations]):
-            value = np.asarray(value, dtype=np.float32)
-            getattr(self, name)[idx] = torch.as_tensor(value, device=self.device)
-        self.full = self.full or self.pos + len(obs) >= self.size
-        self.pos = (self.pos + len(obs)) % self.size
-
-    def sample(self, batch_size):
-        high = self.size if self.full else self.pos
-        idx = torch.randint(0, high, (batch_size,), device=self.device)
-        return Batch(*(getattr(self, name)[idx] for name in Batch._fields))
-
-    def state_dict(self):  # the filled rows only, as numpy arrays
-        n = self.size if self.full else self.pos
-        rows = {k: getattr(self, k)[:n].cpu().numpy() for k in Batch._fields}
-        return {"pos": self.pos, "full": self.full, **rows}
-
-    def load_state_dict(self, state):
-        self.pos, self.full = state["pos"], state["full"]
-        for k in Batch._fields:
-            getattr(self, k)[: len(state[k])] = torch.as_tensor(state[k], device=self.device)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -288,19 +243,38 @@ def policy_charts(actor, obs, samples, heat_std, entropy_samples):
     }
 
 
+def memory_needs(args, obs_dim, act_dim):
+    """What these sizes need in memory (float32 bytes, a generous bound), checked before any work:
+    the buffer; actor, target and 4 critics with gradients and Adam's moments; one update's
+    K-sample passes (2 critics x 3) and the entropy estimate's distances: [(what, bytes, flags)]."""
+    rows = min(args.buffer_size, args.total_timesteps)
+    k, n, hidden = args.num_action_samples, args.entropy_samples, args.hidden_sizes
+    width = obs_dim + act_dim + sum(hidden)  # the widest layer's inputs, bounded
+    update = 4 * args.batch_size * (24 * k * width + n * (n * act_dim + width))
+    return [
+        ("the replay buffer", 4 * rows * (2 * obs_dim + act_dim + 2), "--buffer-size"),
+        ("the networks", 96 * width * max(*hidden, 2 * act_dim), "--hidden-sizes"),
+        ("one update", update, "--batch-size, --num-action-samples or --entropy-samples"),
+    ]
+
+
 def main(args):
-    run_utils.check_args(args)
+    dims = run_utils.check_args(args)  # (obs_dim, act_dim); None under --load-model
     run_utils.resolve_defaults(args)
     device = run_utils.pick_device(args)
     script = os.path.basename(__file__)
     if args.load_model is not None:  # evaluate a saved model instead of training
-        from run_resume import load_saved_model
+        from run_extras import load_saved_model
 
         return load_saved_model(args, script, build_actor, device)
+    run_utils.check_memory(memory_needs(args, *dims))
     run = run_utils.Run(args, script, device)  # resume, run name, TensorBoard, W&B, signals
 
     # TRY NOT TO MODIFY: seeding
-    run_utils.seed_everything(args.seed, args.torch_deterministic)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
 
     # env setup: gymnasium 1.x, same-step autoreset (final observation in infos["final_obs"])
     envs = gym.vector.SyncVectorEnv(
@@ -321,7 +295,9 @@ def main(args):
         net.requires_grad_(False)  # moved by Polyak averaging only
     q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
-    rb = ReplayBuffer(min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device)
+    rb = run_utils.ReplayBuffer(
+        min(args.buffer_size, args.total_timesteps), obs_dim, act_dim, device
+    )
     heat_std = heat_noise_std(args, actor)
 
     checkpointed = dict(actor=actor, target_actor=target_actor, qf=qf, qf_target=qf_target)

@@ -4,10 +4,11 @@
 # sources: baselines/README.md.
 #   python baselines/sb3_continuous_action.py --algo sac --env-id Hopper-v5 --seed 1
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import Literal, Optional, Tuple
+from typing import Annotated, Literal, Optional
 
 import torch
 import tyro
@@ -23,35 +24,28 @@ import run_utils  # noqa: E402
 @dataclass
 class Args(run_utils.RunArgs):
     algo: Literal["sac", "ppo"] = "sac"
-    """the baseline: SAC as the paper runs it (fixed entropy coefficient) or PPO with RL Zoo's
-    MuJoCo settings"""
+    """the baseline: SAC as the paper runs it (fixed entropy coefficient) or PPO with RL Zoo's tuned
+    settings, read from the rl_zoo3 package (its entry for the task's newest version there)"""
     exp_name: Optional[str] = None
     """the name of this experiment (default: the algorithm's name)"""
     resume: Optional[str] = None
     """accepted so that benchmark.sh can pass `--resume auto`; a stopped baseline run starts
     again"""
-    learning_rate: float = 1e-3
+    learning_rate: Annotated[float, run_utils.POSITIVE] = 1e-3
     """SAC: learning rate of actor, critics and entropy coefficient (the WPPG scripts' default)"""
-    ent_coef: float = 0.2
+    ent_coef: Annotated[float, run_utils.NON_NEGATIVE] = 0.2
     """SAC: the fixed entropy coefficient alpha (the paper fixes it; 0.2 is Spinning Up's)"""
     autotune: bool = False
     """SAC: tune the entropy coefficient automatically (SB3's "auto")"""
-    hidden_sizes: Optional[Tuple[int, ...]] = None
-    """SAC: hidden layer sizes (default: the WPPG scripts' per-task table); PPO: RL Zoo's"""
-    activation: Optional[Literal["relu", "tanh"]] = None
-    """SAC: hidden activation (default: the WPPG scripts' per-task table)"""
 
 
 def make_model(args, device):
     """The SB3 model with the settings baselines/README.md lists."""
-    table = run_utils.task_defaults(args.env_id)
     if args.algo == "sac":
         env = make_vec_env(args.env_id, n_envs=1, seed=args.seed)
         policy_kwargs = dict(
-            net_arch=list(args.hidden_sizes or table["hidden_sizes"]),
-            activation_fn=torch.nn.ReLU
-            if (args.activation or table["activation"]) == "relu"
-            else torch.nn.Tanh,
+            net_arch=list(args.hidden_sizes),
+            activation_fn=torch.nn.ReLU if args.activation == "relu" else torch.nn.Tanh,
         )
         return SAC(
             "MlpPolicy",
@@ -61,7 +55,7 @@ def make_model(args, device):
             learning_starts=args.learning_starts,
             batch_size=256,
             tau=0.005,
-            gamma=table["gamma"],
+            gamma=args.gamma,
             train_freq=1,
             gradient_steps=1,
             ent_coef="auto" if args.autotune else args.ent_coef,
@@ -70,10 +64,34 @@ def make_model(args, device):
             device=device,
             verbose=0,
         )
-    # PPO: RL Zoo's MuJoCo entry: SB3's PPO defaults with observation and reward normalisation;
-    # Swimmer gamma 0.9999
-    env = VecNormalize(make_vec_env(args.env_id, n_envs=1, seed=args.seed), gamma=table["gamma"])
-    return PPO("MlpPolicy", env, gamma=table["gamma"], seed=args.seed, device=device, verbose=0)
+    kwargs, normalize, n_envs = zoo_settings("ppo", args)  # PPO as the paper ran it: RL Zoo's
+    env = make_vec_env(args.env_id, n_envs=n_envs, seed=args.seed)
+    env = VecNormalize(env, **normalize) if normalize is not None else env
+    return PPO(env=env, seed=args.seed, device=device, verbose=0, **kwargs)
+
+
+def zoo_settings(algo, args):
+    """RL Zoo's tuned settings, read and preprocessed by rl_zoo3's own code (pinned): the entry of
+    the task's newest version in its hyperparams/{algo}.yml (v4, else v2, for a v5 task), or its
+    "default" where it has none, as RL Zoo does. Returns the model's kwargs (the policy included),
+    VecNormalize's kwargs (None without normalisation) and the number of envs; sets args.gamma to
+    the entry's, so that the logged flags say what ran."""
+    import argparse
+
+    import yaml
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    zoo = argparse.Namespace()  # RL Zoo's own command-line options: none are needed here
+    name = args.env_id.split(":")[-1].rsplit("-v", 1)[0]
+    config = ExperimentManager(zoo, algo, args.env_id, "runs", verbose=0).config
+    with open(config) as f:
+        versions = [k for k in yaml.safe_load(f) if re.fullmatch(rf"{re.escape(name)}-v\d+", k)]
+    entry = max(versions, key=lambda k: int(k.rsplit("-v", 1)[1]), default=args.env_id)
+    manager = ExperimentManager(zoo, algo, entry, "runs", verbose=0)
+    kwargs, *_ = manager._preprocess_hyperparams(manager.read_hyperparameters()[0])
+    args.gamma = kwargs.get("gamma", 0.99)  # SB3's default where the entry sets none
+    print(f"{algo}: RL Zoo's settings for {entry} (rl_zoo3, {config})", flush=True)
+    return kwargs, manager.normalize_kwargs if manager.normalize else None, manager.n_envs
 
 
 def deterministic_policy(model):
@@ -142,15 +160,22 @@ def main(args):
     if args.resume not in (None, "auto"):
         run_utils.fail("--resume: the baselines keep no checkpoint; pass auto or nothing")
     run_utils.check_args(args)
+    sac_only = ["learning_rate", "ent_coef", "autotune", "hidden_sizes", "activation", "gamma"]
+    ignored = [run_utils.flag(k) for k in sac_only if getattr(args, k) != getattr(Args, k)]
+    if args.algo == "ppo" and ignored:  # benchmark.sh may pass a grid's flags to both
+        print(f"note: {', '.join(ignored)}: SAC's flags; PPO takes RL Zoo's settings", flush=True)
+    run_utils.resolve_defaults(args)  # the per-task table: SAC's networks, every gamma
     exp_name = args.exp_name or args.algo
     run_name = run_utils.new_run_dir(args.env_id, exp_name, args.seed)
     device = run_utils.pick_device(args)
-    if args.track:
-        run_utils.init_wandb(args, run_name, os.urandom(4).hex())
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    model = make_model(args, device)  # first: PPO's settings (gamma too) are then in the flags
+    if args.track:
+        from run_extras import init_wandb
+
+        init_wandb(args, run_name, os.urandom(4).hex())
     writer = run_utils.open_writer(args, run_name)
     print(f"run {run_name} on {device}: logs in runs/{run_name}", flush=True)
-    model = make_model(args, device)
     callback = LogLikeWPPG(args, writer)
     model.learn(total_timesteps=args.total_timesteps, callback=callback)
     if callback.last_eval < model.num_timesteps:  # the budget ended between two evaluations

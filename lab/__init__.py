@@ -15,3 +15,26 @@ def load_script(name):
     sys.modules[spec.name] = module  # torch.compile and pickle look modules up by name
     spec.loader.exec_module(module)
     return module
+
+
+class _Resolved(Exception):
+    pass
+
+
+def resolved_args(module, **flags):
+    """The script's Args with every default filled as its main fills them before training (the
+    per-task table, WPPG-I's latent size), by running main up to the Run it would start."""
+    import run_utils
+
+    def stop(args, *rest):
+        raise _Resolved(args)
+
+    args, run = module.Args(**flags), run_utils.Run
+    run_utils.Run = stop
+    try:
+        module.main(args)
+    except _Resolved:
+        return args
+    finally:
+        run_utils.Run = run
+    raise RuntimeError(f"{module.__name__}.main returned before starting its run")

@@ -24,12 +24,15 @@ CASES = [  # (flags, words the message must contain)
     (["--total-timesteps", "0"], ["--total-timesteps must be a positive integer"]),
     (["--batch-size", "-4"], ["--batch-size must be a positive integer"]),
     (["--buffer-size", "0"], ["--buffer-size must be a positive integer"]),
-    (["--buffer-size", "100", "--batch-size", "256"], ["fewer transitions than one batch"]),
+    (
+        ["--buffer-size", "100", "--batch-size", "256"],
+        ["--buffer-size must be at least --batch-size, got 100"],
+    ),
     (["--hidden-sizes", "64", "0"], ["--hidden-sizes must be one or more positive integers"]),
-    (["--num-action-samples", "0"], ["--num-action-samples must be a positive integer"]),
+    (["--num-action-samples", "0"], ["--num-action-samples must be at least 2"]),
     (["--num-action-samples", "1"], ["--num-action-samples must be at least 2"]),
-    (["--eta", "0"], ["--eta (Wasserstein step size) must be > 0"]),
-    (["--entropy-scale", "-1"], ["--entropy-scale (lambda) must be >= 0"]),
+    (["--eta", "0"], ["--eta must be > 0, got 0.0"]),
+    (["--entropy-scale", "-1"], ["--entropy-scale must be >= 0, got -1.0"]),
     (["--tau", "1.5"], ["--tau must be in (0, 1]"]),
     (["--gamma", "1.2"], ["--gamma must be in [0, 1]"]),
     (["--q-lr", "0"], ["--q-lr must be > 0"]),
@@ -37,16 +40,18 @@ CASES = [  # (flags, words the message must contain)
     (["--entropy-samples", "1"], ["--entropy-samples must be at least 2"]),
     (["--entropy-scale", "inf"], ["--entropy-scale must be a finite number, got inf"]),
     (["--eta", "nan"], ["--eta must be a finite number, got nan"]),
-    (["--resume", "missing.pt"], ["--resume must be an existing checkpoint file or auto"]),
+    (["--resume", "missing.pt"], ["--resume must be an existing file or auto"]),
     (["--load-model", "missing.pt"], ["--load-model missing.pt: no such file"]),
 ]
 CASES += [  # a run folder is never made for these (issue of careless use: docs in README.md)
     (["--seed", "-1"], ["--seed must be in [0, "]),
+    (["--num-envs", "2000", "--total-timesteps", "1000"], ["--num-envs must be at most --total-"]),
+    (["--total-timesteps", "5000000000"], ["--total-timesteps must be below 2**32"]),
     (["--seed", "4294967296"], ["--seed must be in [0, "]),
     (["--exp-name", ""], ["--exp-name '' must be a plain file name"]),
     (["--exp-name", "exp/v2"], ["--exp-name 'exp/v2' must be a plain file name"]),
     (["--exp-name", ".hidden"], ["--exp-name '.hidden' must be a plain file name"]),
-    (["--num-action-samples", "1000000000"], ["one update needs about", "--num-action-samples"]),
+    (["--num-action-samples", "1000000000"], ["one update would take", "--num-action-samples"]),
     (
         [
             "--batch-size",
@@ -56,7 +61,7 @@ CASES += [  # a run folder is never made for these (issue of careless use: docs 
             "--total-timesteps",
             "1000000000",
         ],
-        ["needs about", "GiB"],
+        ["would take about", "GiB"],
     ),
     (["--env-id", "nan_env:MatrixActions-v0"], ["actions must be a flat Box", "(2, 3)"]),
     (["--env-id", "nan_env:UnboundedActions-v0"], ["action bounds must be finite"]),
@@ -66,7 +71,7 @@ IMPLICIT_CASES = [
     (["--latent-dim", "0"], ["--latent-dim must be a positive integer"]),
     (
         ["--latent-dim", "100000000"],
-        ["the networks need about", "lower --hidden-sizes or --latent-dim"],
+        ["the networks would take about", "lower --hidden-sizes or --latent-dim"],
     ),
 ]
 

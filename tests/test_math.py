@@ -270,7 +270,7 @@ def test_critic_target_matches_hand_computation(module):
     actor = make_actor(module, hidden=(8,))
     qf = module.TwinQNetworks(3, 2, (8,), "tanh")
     next_obs, rewards = torch.randn(B, 3), torch.tensor([1.0, -2.0, 0.5])
-    data = module.Batch(None, next_obs, None, rewards, torch.tensor([0.0, 1.0, 0.0]))
+    data = run_utils.Batch(None, next_obs, None, rewards, torch.tensor([0.0, 1.0, 0.0]))
     args = module.Args(gamma=0.9, num_action_samples=K)
     torch.manual_seed(5)
     y = module.critic_target(data, actor, qf, heat_std, args)
@@ -294,7 +294,7 @@ def test_truncated_step_stores_real_final_observation():
         [lambda: gym.make("InvertedPendulum-v5", max_episode_steps=3)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
-    rb = wppg.ReplayBuffer(10, 4, 1, torch.device("cpu"))
+    rb = run_utils.ReplayBuffer(10, 4, 1, torch.device("cpu"))
     obs, _ = envs.reset(seed=0)
     for _ in range(3):
         next_obs, rewards, terminations, truncations, infos = envs.step(
@@ -366,7 +366,7 @@ def test_wppg_i_stores_reward_plus_lambda_entropy(monkeypatch, tmp_path):
     """App. D.1: WPPG-I stores r + lambda H(s_t), H from the current actor at the state acted in."""
     monkeypatch.chdir(tmp_path)
     entropies, stored = [], []
-    estimate, add = wppg_i.entropy_estimate, wppg_i.ReplayBuffer.add
+    estimate, add = wppg_i.entropy_estimate, run_utils.ReplayBuffer.add
 
     def recording_estimate(obs, *rest):
         value = estimate(obs, *rest)
@@ -379,7 +379,7 @@ def test_wppg_i_stores_reward_plus_lambda_entropy(monkeypatch, tmp_path):
         return add(self, obs, next_obs, actions, rewards, terminations)
 
     monkeypatch.setattr(wppg_i, "entropy_estimate", recording_estimate)
-    monkeypatch.setattr(wppg_i.ReplayBuffer, "add", recording_add)
+    monkeypatch.setattr(run_utils.ReplayBuffer, "add", recording_add)
     run_small(wppg_i, env_id="ConstantReward-v0", total_timesteps=40, entropy_scale=0.5)
     assert len(stored) == len(entropies) == 40
     assert stored == pytest.approx([1.0 + 0.5 * h for h in entropies], abs=1e-6)
@@ -397,9 +397,16 @@ TABLE = {
 
 
 @pytest.mark.parametrize("env_id", TABLE)
-def test_per_task_table(module, env_id):
+def test_per_task_table(module, env_id, monkeypatch):
     """The paper's App. D.3 for all six tasks, and WPPG-I's latent size round(obs_dim / 3)."""
-    args = run_utils.resolve_defaults(module.Args(env_id=env_id))
+    args = module.Args(env_id=env_id, buffer_size=1000)
+
+    def stop(args, *rest):  # main has filled its defaults when it starts the Run
+        raise StopIteration
+
+    monkeypatch.setattr(run_utils, "Run", stop)
+    with pytest.raises(StopIteration):
+        module.main(args)
     hidden, activation, gamma, latent = TABLE[env_id]
     assert (args.hidden_sizes, args.activation, args.gamma) == (hidden, activation, gamma)
     if is_implicit(module):

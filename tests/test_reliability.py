@@ -148,6 +148,7 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(script, tmp_path)
     assert nan_step > 250  # rewards turn NaN after step 250
     (checkpoint,) = tmp_path.glob("runs/*/checkpoint.pt")
     assert f"last good checkpoint: runs/{checkpoint.parent.name}/checkpoint.pt" in message
+    assert "flags set here: " in message and "--learning-starts 100" in message  # the suspects
     good = load(checkpoint)
     assert good["step"] <= nan_step
     assert all(torch.isfinite(p).all() for p in good["qf"].values())
@@ -181,6 +182,12 @@ def test_track_without_network_returns_in_bounded_time(script, wandb_env, tmp_pa
     assert result.returncode == 0, result.stderr
     assert time.time() - begin < 150
     assert list(tmp_path.glob("wandb/offline-run-*"))
+
+
+def test_a_wandb_mode_wandb_does_not_know_is_named(script, tmp_path):
+    result = run_script(script, *PENDULUM, "--track", cwd=tmp_path, WANDB_MODE="garbage")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: WANDB_MODE=garbage: W&B takes")
 
 
 def test_unwritable_run_folder_is_a_clear_error(script, tmp_path):

@@ -5,13 +5,14 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Annotated, Optional, Tuple
 
 import gymnasium as gym
 import pytest
 import torch
 from conftest import script_env
 
+import run_extras
 import run_utils
 
 
@@ -20,10 +21,12 @@ class Args(run_utils.TrainArgs):
     """A script's Args as run_utils sees them: its own flags beside the shared ones."""
 
     exp_name: str = "test"
-    batch_size: int = 8
-    buffer_size: int = 100
-    hidden_sizes: Optional[Tuple[int, ...]] = None
-    eta: float = 0.1
+    batch_size: Annotated[int, run_utils.COUNT] = 8
+    buffer_size: Annotated[
+        int, run_utils.Rule(lambda v, a: v >= a.batch_size, "holds no batch")
+    ] = 100
+    hidden_sizes: Annotated[Optional[Tuple[int, ...]], run_utils.SIZES] = None
+    eta: Annotated[float, run_utils.POSITIVE] = 0.1
 
 
 @pytest.mark.parametrize(
@@ -31,9 +34,9 @@ class Args(run_utils.TrainArgs):
     [
         (dict(env_id="InvertedPendulum-v5"), None),
         (dict(env_id="Hopper-v3"), "cannot be made here"),
-        (dict(eta=0.0), "--eta (Wasserstein step size) must be > 0, got 0.0"),
+        (dict(eta=0.0), "--eta must be > 0, got 0.0"),
         (dict(eta=float("nan")), "--eta must be a finite number"),
-        (dict(buffer_size=4), "fewer transitions than one batch"),
+        (dict(buffer_size=4), "--buffer-size holds no batch, got 4"),
         (dict(hidden_sizes=()), "--hidden-sizes must be one or more positive integers"),
         (dict(eval_episodes=0), "--eval-episodes must be a positive integer"),
     ],
@@ -128,7 +131,7 @@ def test_can_render_says_no_without_a_renderer(capsys):
     gym.register(
         "NoRenderHere-v0", entry_point=lambda **kw: NoRender(gym.make("InvertedPendulum-v5", **kw))
     )
-    assert not run_utils.can_render("NoRenderHere-v0")
+    assert not run_extras.can_render("NoRenderHere-v0")
     assert "cannot render here (RuntimeError)" in capsys.readouterr().err
 
 
@@ -149,7 +152,7 @@ def test_runs_started_in_the_same_second_never_share_a_folder(tmp_path, monkeypa
 def test_wandb_run_is_named_grouped_tagged_and_uploads_run_utils(from_benchmark, monkeypatch):
     """By hand the run is grouped by task and exp-name; under benchmark.sh its name carries the
     --tag and its group and tags come from the grid (WANDB_NAME, WANDB_RUN_GROUP, WANDB_TAGS).
-    run_utils.py goes up with the script, which save_code alone would miss."""
+    run_utils.py and run_extras.py go up with the script, which save_code alone would miss."""
     calls = {"init": [], "save": []}
     fake = types.SimpleNamespace(
         init=lambda **kwargs: calls["init"].append(kwargs),
@@ -167,7 +170,7 @@ def test_wandb_run_is_named_grouped_tagged_and_uploads_run_utils(from_benchmark,
     args = types.SimpleNamespace(
         wandb_project_name="p", wandb_entity=None, env_id="Hopper-v5", exp_name="wppg_x", seed=3
     )
-    run_utils.init_wandb(args, "Hopper-v5__wppg_x__3__17", "id1")
+    run_extras.init_wandb(args, "Hopper-v5__wppg_x__3__17", "id1")
     (kwargs,) = calls["init"]
     if from_benchmark:
         assert kwargs["name"] == "wppg-lam0.1__Hopper-v5__3"
@@ -177,4 +180,4 @@ def test_wandb_run_is_named_grouped_tagged_and_uploads_run_utils(from_benchmark,
         assert kwargs["name"] == "Hopper-v5__wppg_x__3__17"
         assert (kwargs["group"], kwargs["tags"]) == ("Hopper-v5__wppg_x", ["wppg_x"])
     assert kwargs["save_code"] and kwargs["job_type"] == "train"
-    assert [Path(path).name for path in calls["save"]] == ["run_utils.py"]
+    assert [Path(path).name for path in calls["save"]] == ["run_utils.py", "run_extras.py"]

@@ -7,6 +7,8 @@ import pytest
 import torch
 from conftest import is_implicit, plain_q
 
+import run_utils
+
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 
 
@@ -43,7 +45,7 @@ def test_fused_critics_equal_two_plain_critics(module, activation):
 def target_and_actor_grads(module, critic_target, matching_loss, bf16=False):
     actor, qf, obs, rewards, terminations = fixed_problem(module)
     args = module.Args(gamma=0.99, num_action_samples=16, autocast="bf16" if bf16 else "off")
-    data = module.Batch(obs, obs, None, rewards, terminations)
+    data = run_utils.Batch(obs, obs, None, rewards, terminations)
     torch.manual_seed(1)
     y = critic_target(data, actor, qf, 0.05, args)
     loss, _ = matching_loss(obs, actor, qf, 0.05, args)

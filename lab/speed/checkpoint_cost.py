@@ -50,8 +50,8 @@ def main():
     ]:  # Adam state exists after a first step
         sum(p.sum() for p in net.parameters()).backward()
         optimizer.step()
-    rb = w.ReplayBuffer(opts.fill, obs_dim, act_dim, torch.device("cpu"))
-    for name in w.Batch._fields:
+    rb = run_utils.ReplayBuffer(opts.fill, obs_dim, act_dim, torch.device("cpu"))
+    for name in run_utils.Batch._fields:
         getattr(rb, name).normal_()
     rb.pos, rb.full = 0, True
     state = {

@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+import run_utils
 from lab import load_script
 
 
@@ -36,7 +37,7 @@ def main():
         actions, rewards = torch.rand(B, 3, device=device) * 2 - 1, torch.randn(B, device=device)
         done = torch.zeros(B, device=device)
         heat_std = (2 * 1e-4 * 0.1) ** 0.5 * (actor.high - actor.low) / 2
-        data = m.Batch(obs, next_obs, actions, rewards, done)
+        data = run_utils.Batch(obs, next_obs, actions, rewards, done)
         for matching in ["pointwise", "closed-form"]:
             args = m.Args(gamma=0.99, num_action_samples=K, matching=matching)
 

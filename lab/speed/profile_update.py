@@ -13,7 +13,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import run_utils
-from lab import load_script  # noqa: E402
+from lab import load_script, resolved_args  # noqa: E402
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
     opts = parser.parse_args()
     torch.set_num_threads(1)
     m = load_script(opts.script)
-    args = run_utils.resolve_defaults(m.Args(env_id=opts.env_id, matching=opts.matching))
+    args = resolved_args(m, env_id=opts.env_id, matching=opts.matching)
     env = gym.make(opts.env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     extra = [args.latent_dim, args.eval_samples] if hasattr(args, "latent_dim") else []
@@ -56,7 +56,7 @@ def main():
         [*actor.parameters(), *qf.parameters()],
         [*target_actor.parameters(), *qf_target.parameters()],
     )
-    data = m.Batch(obs, next_obs, actions, rewards, terminations)
+    data = run_utils.Batch(obs, next_obs, actions, rewards, terminations)
 
     def update():
         y = m.critic_target(data, target_actor, qf_target, heat_std, args)

@@ -26,7 +26,7 @@ import torch
 
 import benchmark_report
 import run_utils
-from lab import load_script
+from lab import load_script, resolved_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -189,7 +189,7 @@ def main():
                 )
 
     implicit = load_script(SCRIPTS["wppg_i"])
-    args = run_utils.resolve_defaults(implicit.Args(env_id=opts.env_id))
+    args = resolved_args(implicit, env_id=opts.env_id)
     actor = implicit.Actor(
         obs_dim, env.action_space, args.hidden_sizes, args.activation, args.latent_dim, 16
     )
@@ -206,7 +206,7 @@ def main():
 
     env = gym.make(opts.memory_env_id)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rb = wppg.ReplayBuffer(
+    rb = run_utils.ReplayBuffer(
         1_000_000, env.observation_space.shape[0], env.action_space.shape[0], torch.device("cpu")
     )
     for tensor in [rb.obs, rb.next_obs, rb.actions, rb.rewards, rb.terminations]:

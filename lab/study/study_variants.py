@@ -105,7 +105,7 @@ def online_actor_target(critic_target):
 def entropy_reward(lam, num_samples, eta):
     """A replay buffer that adds lam * H(s) to each stored reward, H from the online actor."""
 
-    class ReplayBuffer(wppg.ReplayBuffer):
+    class ReplayBuffer(wppg.run_utils.ReplayBuffer):
         def add(self, obs, next_obs, actions, rewards, terminations):
             actor = built_actors[0]
             heat_std = (2 * lam * eta) ** 0.5 * (actor.high - actor.low) / 2
@@ -221,7 +221,7 @@ def main():
     if "online-actor" in opts.variants:
         wppg.critic_target = online_actor_target(wppg.critic_target)
     if "entropy-reward" in opts.variants:
-        wppg.ReplayBuffer = entropy_reward(lam, args.entropy_samples, args.eta)
+        wppg.run_utils.ReplayBuffer = entropy_reward(lam, args.entropy_samples, args.eta)
     apply_either_actor(wppg, opts.variants)
     args.exp_name = "wppg_" + "+".join(opts.variants)
     wppg.main(args)

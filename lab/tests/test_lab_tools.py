@@ -30,6 +30,7 @@ from conftest import (  # noqa: E402  the fixtures too: pytest finds them in thi
 )
 from toys import SpreadActor, quadratic, train_on_toy, two_modes  # noqa: E402
 
+import run_utils  # noqa: E402
 from lab import load_script  # noqa: E402
 from lab.study.heat_toys import pairing  # noqa: E402
 
@@ -142,7 +143,7 @@ def test_online_actor_target_uses_the_first_actor_built():
         variants.RecordedActor(3, box, (16,), "tanh"),
     )
     qf_target = variants.wppg.TwinQNetworks(3, 2, (16,), "tanh")
-    batch = variants.wppg.Batch(None, torch.randn(8, 3), None, torch.randn(8), torch.zeros(8))
+    batch = run_utils.Batch(None, torch.randn(8, 3), None, torch.randn(8), torch.zeros(8))
     args = variants.wppg.Args(gamma=0.99, num_action_samples=4)
 
     def target_from(actor, critic_target):

@@ -1,12 +1,14 @@
 """What only a rare flag needs, imported in that flag's branch: --resume (a checkpoint checked
-against the script and its flags, then its states and RNGs restored) and --load-model (a saved actor
-evaluated). A default run never imports this file."""
+against the script and its flags, then its states and RNGs restored), --load-model (a saved actor
+evaluated), --capture-video (a renderer checked) and --track (W&B). A default run never imports
+this file."""
 
 import glob
 import os
 import random
 import sys
 import time
+import typing
 import warnings
 
 import gymnasium as gym
@@ -15,22 +17,11 @@ import torch
 
 import run_utils
 
-RESUME_MAY_DIFFER = {
-    "resume",
-    "total_timesteps",
-    "track",
-    "wandb_project_name",
-    "wandb_entity",
-    "capture_video",
-    "save_model",
-    "checkpoint_frequency",
-    "eval_frequency",
-    "eval_episodes",
-    "log_frequency",
-    "cuda",
-    "keep_buffer",
-    "eval_samples",
-}
+
+def flags_of(args, marker, name):
+    """Whether the flag `name` of args carries `marker` in its Annotated declaration."""
+    hint = typing.get_type_hints(type(args), include_extras=True).get(name)
+    return marker in getattr(hint, "__metadata__", ())
 
 
 def plain(value):
@@ -72,7 +63,7 @@ def load_checkpoint(args, script, device):
     differ = [
         f"{run_utils.flag(k)} (checkpoint: {saved.get(k)}, now: {v})"
         for k, v in vars(args).items()
-        if k not in RESUME_MAY_DIFFER and plain(v) != plain(saved.get(k))
+        if not flags_of(args, run_utils.NOT_TRAINING, k) and plain(v) != plain(saved.get(k))
     ]
     if args.total_timesteps < checkpoint["step"]:
         differ.append(
@@ -143,9 +134,7 @@ def load_saved_model(args, script, build_actor, device):
         )
     prefix = run_utils.run_prefix(saved["env_id"], saved["exp_name"], saved["seed"])
     name = f"{prefix}__eval__{int(time.time())}"  # a second evaluation keeps the first's videos
-    video_folder = (
-        f"videos/{name}" if args.capture_video and run_utils.can_render(saved["env_id"]) else None
-    )
+    video_folder = f"videos/{name}" if args.capture_video and can_render(saved["env_id"]) else None
     print(f"evaluating {args.load_model} over {args.eval_episodes} episodes of {saved['env_id']}")
     try:
         mean = run_utils.evaluate(
@@ -162,3 +151,100 @@ def load_saved_model(args, script, build_actor, device):
     if video_folder:
         print(f"video of the first episode in {video_folder}/")
     return mean
+
+
+def changed_flags(args):
+    """The training flags set away from their defaults, the first suspects of a diverged run."""
+    defaults = vars(type(args)())
+    changed = [
+        f"{run_utils.flag(k)} {v}"
+        for k, v in vars(args).items()
+        if v != defaults[k] and v is not None and not flags_of(args, run_utils.NOT_TRAINING, k)
+    ]
+    return f"flags set here: {', '.join(changed)}" if changed else "at the default flags"
+
+
+# ------------------------------------------------------------------------------------------------
+# --capture-video and --track
+# ------------------------------------------------------------------------------------------------
+def record_video(env_id, folder, every, prefix):
+    """The env, filmed: every `every`-th episode under folder, as prefix-episode-N.mp4."""
+    env = gym.make(env_id, render_mode="rgb_array")
+    trigger = lambda episode: episode % every == 0  # noqa: E731
+    with warnings.catch_warnings():  # the folder is reused, but each video is named
+        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+        return gym.wrappers.RecordVideo(env, folder, trigger, name_prefix=prefix)
+
+
+def can_render(env_id):
+    """--capture-video needs a renderer: try one frame before training, so that a missing one
+    costs no training."""
+    try:
+        env = gym.make(env_id, render_mode="rgb_array")
+        env.reset(seed=0)
+        env.render()
+        env.close()
+        return True
+    except Exception as error:  # no GL, no pygame, ...
+        why = f"{env_id} cannot render here ({type(error).__name__})"
+        print(
+            f"warning: --capture-video: {why}; going on without videos (MuJoCo needs "
+            "MUJOCO_GL=egl or osmesa)",
+            file=sys.stderr,
+        )
+        return False
+
+
+def init_wandb(args, name, run_id):
+    """Start W&B, with the run's name, group and tags from benchmark.sh (WANDB_NAME: the run's
+    folder, --tag included; WANDB_RUN_GROUP: task and algorithm; WANDB_TAGS: the algorithm and
+    the git commit) or, run by hand, from the run itself; the script and this module are uploaded.
+    Never hang without a network or an API key: fall back to offline logging."""
+    import wandb
+
+    mode = os.environ.get("WANDB_MODE")
+    if mode not in (None, "online", "offline", "disabled", "dryrun", "run", "shared"):
+        run_utils.fail(f"WANDB_MODE={mode}: W&B takes online, offline or disabled; unset it")
+    kwargs = dict(
+        project=args.wandb_project_name,
+        entity=args.wandb_entity,
+        config=vars(args),
+        sync_tensorboard=True,
+        name=os.environ.get("WANDB_NAME", name),
+        group=os.environ.get("WANDB_RUN_GROUP", f"{args.env_id}__{args.exp_name}"),
+        tags=os.environ.get("WANDB_TAGS", args.exp_name).split(","),
+        job_type="train",
+        save_code=True,
+        id=run_id,
+        resume="allow",
+    )
+    try:
+        timeout = os.environ.get("WANDB_INIT_TIMEOUT", 30)  # seconds; W&B's own variable
+        wandb.init(**kwargs, settings=wandb.Settings(init_timeout=timeout))
+    except Exception as error:  # no API key, no network, timeouts: many types
+        print(
+            f"warning: W&B is not reachable ({type(error).__name__}: {str(error)[:100]}); "
+            "logging offline; upload later: wandb sync wandb/offline-run-*"
+        )
+        wandb.teardown()  # drop the half-started online run before the offline one
+        try:
+            wandb.init(**kwargs, mode="offline")
+        except Exception as error:  # an unwritable wandb/ folder, a full disk
+            run_utils.fail(
+                f"W&B cannot log offline either ({type(error).__name__}: "
+                f"{(str(error).splitlines() or [''])[0][:80]}); fix ./wandb or drop --track"
+            )
+    here = os.path.dirname(os.path.abspath(__file__))  # save_code uploads the script alone
+    for module in ("run_utils.py", "run_extras.py"):
+        wandb.save(os.path.join(here, module), base_path=here, policy="now")
+
+
+def upload_videos(folder, uploaded, step):
+    """gymnasium 1.x videos no longer reach W&B by themselves: log new files explicitly."""
+    import wandb
+
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.endswith(".mp4") and name not in uploaded:
+            video = wandb.Video(os.path.join(folder, name), format="mp4")
+            wandb.log({"eval/video": video, "global_step": step})
+            uploaded.add(name)
