@@ -26,7 +26,9 @@ of its runs reached. Writes to the grid's folder:
 - evaluations.csv: every evaluation of every run (task, algorithm, seed, step, return), so that a
   report's numbers can be checked and combined with later runs once the run folders are gone;
 - learning_curves.png: per task, the IQM of the evaluation return against env steps, with its
-  95 % CI band;
+  95 % CI band, and against hours of training (CleanRL's wall-time view; the median over the runs
+  whose TensorBoard files recorded it, pauses over 10 minutes left out); display names
+  (WPPG-I [tag]), one colour per algorithm, the legend and a caption below the panels;
 - aggregate.png: the aggregate IQM with its CI and the performance profile (fraction of runs
   above each score)."""
 
@@ -47,6 +49,7 @@ from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import matplotlib  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -72,15 +75,27 @@ def read_events(run_dir):
 
 
 def read_run(run_folder):
-    """({eval step: return}, [training episode returns]) of one benchmark run, over all its
-    TensorBoard files."""
-    evals, train = {}, []
+    """({eval step: return}, [training episode returns], {eval step: hours}) of one benchmark
+    run, over all its TensorBoard files."""
+    evals, train, hours = {}, [], {}
     for tb_dir in sorted((run_folder / "runs").iterdir()):
         events = read_events(tb_dir)
         for event in events.get("eval/episodic_return", []):  # a resumed run's step: the last
             evals[event.step] = event.value
         train += [e.value for e in events.get("charts/episodic_return", [])]
-    return evals, np.array(train)
+        hours |= active_hours(events)
+    return evals, np.array(train), hours
+
+
+def active_hours(events):
+    """{eval step: hours of training before it}: the wall time since the run's first event, less
+    any pause over 10 minutes between two events (a run stopped and resumed later)."""
+    times = np.sort([event.wall_time for tag in events.values() for event in tag])
+    if not len(times):
+        return {}
+    active = np.cumsum(np.minimum(np.diff(times, prepend=times[0]), 600)) / 3600
+    evals = events.get("eval/episodic_return", [])
+    return {e.step: float(active[np.searchsorted(times, e.wall_time)]) for e in evals}
 
 
 def warn(message):
@@ -91,7 +106,7 @@ def finite_runs(runs):
     """Refuse evaluations that are not finite numbers, naming the run: the statistics and the
     figures cannot use them."""
     for (env_id, algo), seeds in runs.items():
-        for evals, _, seed in seeds:
+        for evals, _, seed, _ in seeds:
             bad = [step for step, value in evals.items() if not math.isfinite(value)]
             if bad:
                 sys.exit(
@@ -113,7 +128,7 @@ def collect(out):
             warn(f"skipping {folder}: not a run folder named <algo>__<env>__<seed>")
             continue
         try:
-            evals, train = read_run(folder)
+            evals, train, hours = read_run(folder)
         except Exception as error:  # no runs/, unreadable or truncated event files
             warn(f"skipping {folder}: unreadable ({type(error).__name__}: {error})")
             continue
@@ -127,7 +142,7 @@ def collect(out):
                 f"{key[0]}, seed {key[2]}); keep one of them"
             )
         folders[key] = folder
-        runs[(parts[1], parts[0])].append((evals, train, key[2]))
+        runs[(parts[1], parts[0])].append((evals, train, key[2], hours))
     return runs
 
 
@@ -166,12 +181,12 @@ def read_evaluations(path):
 def add_included(runs, paths):
     for path in paths:
         for (env_id, algo, seed), evals in read_evaluations(path).items():
-            if any(s == seed for *_, s in runs[(env_id, algo)]):
+            if any(s == seed for _, _, s, _ in runs[(env_id, algo)]):
                 sys.exit(
                     f"error: --include {path}: {algo} on {env_id} seed {seed} is already in the "
                     "report"
                 )
-            runs[(env_id, algo)].append((evals, np.array([]), seed))
+            runs[(env_id, algo)].append((evals, np.array([]), seed, {}))  # no training kept
     return runs
 
 
@@ -245,7 +260,7 @@ def report(runs):
         )
         for algo, (steps, returns) in sorted(curves[env_id].items()):
             # n/a unless every run kept its training returns (an included run keeps none)
-            trains = [train for _, train, _ in runs[(env_id, algo)]]
+            trains = [train for _, train, *_ in runs[(env_id, algo)]]
             last10 = [t[-10:].mean() for t in trains] if all(map(len, trains)) else [np.nan]
             rows.append(
                 dict(
@@ -324,15 +339,50 @@ def markdown(rows, aggregate, improvements=None, against=None):
     return "\n".join(lines)
 
 
+NAMES = {"wppg": "WPPG", "wppg_implicit": "WPPG-I", "sac": "SAC", "ppo": "PPO"}
+
+
+def display(algo):
+    """An algorithm's name in the figures: "WPPG-I [closed-lam5e-2]" for the run folders'
+    wppg_implicit-closed-lam5e-2 (benchmark.sh's <script>-<tag>)."""
+    base, _, tag = algo.partition("-")
+    return NAMES.get(base, base) + (f" [{tag}]" if tag else "")
+
+
 def palette(algos):
-    """One colour per algorithm of the report, the same in every panel and figure."""
+    """One colour per algorithm of the report, unique, the same in every panel and figure."""
+    algos = sorted(algos)
+    if len(algos) > 20:  # beyond tab20: evenly spaced hues
+        return {a: plt.get_cmap("turbo")(i / (len(algos) - 1)) for i, a in enumerate(algos)}
     cmap = plt.get_cmap("tab10" if len(algos) <= 10 else "tab20")
-    return {algo: cmap(i) for i, algo in enumerate(sorted(algos))}
+    return {algo: cmap(i) for i, algo in enumerate(algos)}
 
 
-def curve_figure(curves, path, colours):
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.8 * len(curves), 3.6), squeeze=False)
-    for ax, (env_id, task) in zip(axes[0], sorted(curves.items())):
+def in_k_and_m(x, _):
+    """An axis tick in thousands or millions of steps."""
+    return f"{x / 1e6:g}M" if abs(x) >= 1e6 else f"{x / 1e3:g}k" if abs(x) >= 1e3 else f"{x:g}"
+
+
+def time_axis(runs, curves):
+    """{(task, algo): hours of training at each of its curve's steps}: the median over the runs
+    that recorded wall times (an --include CSV records none)."""
+    result = {}
+    for env_id, task in curves.items():
+        for algo, (steps, _) in task.items():
+            timed = [h for *_, h in runs[(env_id, algo)] if all(s in h for s in steps)]
+            if timed:
+                result[(env_id, algo)] = np.median([[h[s] for s in steps] for h in timed], axis=0)
+    return result
+
+
+def curve_figure(curves, path, colours, times):
+    """Per task, the IQM of the evaluation return with its 95 % CI against env steps and, where
+    runs recorded wall times, against hours of training; one legend and a caption below."""
+    rows = 2 if times else 1
+    fig, axes = plt.subplots(rows, len(curves), figsize=(4.8 * len(curves), 3.4 * rows))
+    axes = np.array(axes).reshape(rows, len(curves))
+    counts = defaultdict(set)  # algo -> the numbers of runs it has per task
+    for col, (env_id, task) in enumerate(sorted(curves.items())):
         for algo, (steps, returns) in sorted(task.items()):
             if not len(steps):
                 continue
@@ -342,13 +392,34 @@ def curve_figure(curves, path, colours):
                 lambda x: np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])]),
                 reps=REPS // 5,
             )
-            c = colours[algo]
-            ax.plot(steps, point[algo], label=f"{algo} ({len(returns)} runs)", color=c)
-            ax.fill_between(steps, interval[algo][0], interval[algo][1], alpha=0.2, color=c)
-        ax.set(title=env_id, xlabel="env steps", ylabel="eval return (IQM, 95 % CI)")
-        ax.legend(fontsize=7)
+            counts[algo].add(len(returns))
+            for row, x in enumerate([steps, times.get((env_id, algo))][:rows]):
+                if x is None:
+                    continue
+                ax, c = axes[row, col], colours[algo]
+                ax.plot(x, point[algo], label=display(algo), color=c)
+                ax.fill_between(x, interval[algo][0], interval[algo][1], alpha=0.2, color=c)
+        axes[0, col].set(title=env_id, xlabel="env steps", ylabel="eval return (IQM, 95 % CI)")
+        axes[0, col].xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(in_k_and_m))
+        if rows == 2:
+            axes[1, col].set(xlabel="hours of training (median over runs)", ylabel="eval return")
+    labels = {display(a): a for a in sorted(counts)}
+    handles = [plt.Line2D([], [], color=colours[a], linewidth=2) for a in labels.values()]
+    runs = [
+        f"{name} ({min(counts[a])}{'' if len(counts[a]) == 1 else f'-{max(counts[a])}'} runs)"
+        for name, a in labels.items()
+    ]
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.legend(handles, runs, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(runs)))
+    fig.text(
+        0.5,
+        -0.02 - 0.05 * math.ceil(len(runs) / 4),
+        "IQM over runs (seeds), 95 % stratified-bootstrap CI; each point one evaluation: the mean "
+        "return of the policy's evaluation episodes (10 by default) on a separate env",
+        ha="center",
+        fontsize=8,
+    )
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -359,13 +430,13 @@ def aggregate_figure(scores, aggregate, path, colours):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
     names = list(aggregate)
     ax1.barh(
-        names,
+        [display(a) for a in names],
         [aggregate[a][2] - aggregate[a][1] for a in names],
         left=[aggregate[a][1] for a in names],
         alpha=0.4,
         color=[colours[a] for a in names],
     )
-    ax1.scatter([aggregate[a][0] for a in names], names, color="k", zorder=3)
+    ax1.scatter([aggregate[a][0] for a in names], [display(a) for a in names], color="k", zorder=3)
     ax1.set(xlabel="normalised score, IQM and 95 % CI", xlim=(0, 1))
     plot_utils.plot_performance_profiles(
         profiles,
@@ -379,7 +450,16 @@ def aggregate_figure(scores, aggregate, path, colours):
     # one handle per algorithm in its own colour: rliable draws a line and a CI band per profile,
     # so a legend of the first len(names) artists would pair names with other algorithms' colours
     handles = [plt.Line2D([], [], color=colours[a], linewidth=2) for a in names]
-    ax2.legend(handles, names, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    legend = [display(a) for a in names]
+    ax2.legend(handles, legend, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.text(
+        0.5,
+        -0.04,
+        "final evaluation, min-max normalised per task over all runs of the report; IQM and 95 % "
+        "stratified-bootstrap CI over runs and tasks (rliable)",
+        ha="center",
+        fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -441,12 +521,12 @@ def write(out, rows, runs, text, curves, scores, aggregate, written):
         writer = csv.writer(f)
         writer.writerow(["task", "algorithm", "seed", "step", "eval_return"])
         for (env_id, algo), seeds in sorted(runs.items()):
-            for evals, _, seed in sorted(seeds, key=lambda run: run[2]):
+            for evals, _, seed, _ in sorted(seeds, key=lambda run: run[2]):
                 writer.writerows(
                     [env_id, algo, seed, step, value] for step, value in sorted(evals.items())
                 )
     colours = palette({algo for task in curves.values() for algo in task})
-    curve_figure(curves, written[3], colours)
+    curve_figure(curves, written[3], colours, time_axis(runs, curves))
     if aggregate:
         aggregate_figure(scores, aggregate, written[4], colours)
 
