@@ -203,6 +203,20 @@ def aligned(runs, env_id):
     }
 
 
+def short(runs, env_id, final):
+    """Name the runs of a task that stop before its last evaluated step: "final" is then the last
+    step that every run reached (the steps column), not the budget's end."""
+    seeds = [
+        (a, seed, max(e)) for (env, a), ss in runs.items() if env == env_id for e, _, seed, _ in ss
+    ]
+    last = max(step for *_, step in seeds)
+    if final < last:
+        cut = ", ".join(
+            f"{a} seed {seed} (step {step:,})" for a, seed, step in seeds if step < last
+        )
+        warn(f"{env_id}: {cut} stop before step {last:,}; 'final' there is step {final:,}")
+
+
 def iqm_with_ci(score_dict):
     """{algo: scores (runs, tasks)} -> {algo: (IQM, CI low, CI high)}, stratified bootstrap over
     runs per task. rliable's bootstrap draws from numpy's global RNG and ignores its random_state:
@@ -250,6 +264,7 @@ def report(runs):
                 f"warning: {env_id}: its runs share no evaluation step; left out", file=sys.stderr
             )
             continue
+        short(runs, env_id, int(next(iter(curves[env_id].values()))[0][-1]))
         finals[env_id] = {algo: returns[:, -1] for algo, (_, returns) in curves[env_id].items()}
         stats = iqm_with_ci({algo: final[:, None] for algo, final in finals[env_id].items()})
         auc = iqm_with_ci(

@@ -278,3 +278,17 @@ def test_report_refuses_a_copied_run_and_leaves_no_stale_figure(tmp_path):
     shutil.copytree(tmp_path / "a__Task-v0__1", tmp_path / "a__Task-v0__01")
     with pytest.raises(SystemExit, match="a__Task-v0__01 and a__Task-v0__1 are the same run"):
         report.main(tmp_path)
+
+
+def test_report_names_a_run_cut_short_and_what_final_means(tmp_path, capsys):
+    """b's seed 2 stopped at step 2,000 of 3,000: the report says so, and "final" is step 2,000."""
+    for seed in (1, 2):
+        fake_run(tmp_path, f"a__Task-v0__{seed}", {1000: 1.0, 2000: 2.0, 3000: 3.0})
+        last = {3000: 3.0} if seed == 1 else {}
+        fake_run(tmp_path, f"b__Task-v0__{seed}", {1000: 1.0, 2000: 2.0, **last})
+    report.main(tmp_path)
+    err = capsys.readouterr().err
+    assert (
+        "Task-v0: b seed 2 (step 2,000) stop before step 3,000; 'final' there is step 2,000" in err
+    )
+    assert {row["steps"] for row in csv.DictReader(open(tmp_path / "results.csv"))} == {"2000"}

@@ -9,7 +9,8 @@ this machine.
 
 Each configuration trains for `learning_starts` random steps, then `updates` steps with one update
 each; SPS is measured over the second half of the updates (compilation happens in the first), from
-the log's wall times. GFLOP/s counts the nominal matmul FLOPs of one training step of the plain
+the log's wall times, at the scripts' default log frequency (100 steps); `charts10` logs the losses
+and policy charts every 10 steps, to show what the charts cost apart. GFLOP/s counts the nominal matmul FLOPs of one training step of the plain
 algorithm (same count for every variant, so GFLOP/s ratios are speed ratios)."""
 
 import argparse
@@ -44,6 +45,7 @@ CONFIGS = {
     "fp32": [],
     "pointwise": ["--matching", "pointwise"],
     "bf16": ["--autocast", "bf16"],
+    "charts10": ["--log-frequency", "10"],  # the default flags, losses and charts every 10 steps
 }  # torch.compile left the scripts for lab/study/study_variants.py --variants compile (no gain)
 
 
@@ -96,7 +98,7 @@ def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, ex
         "--eval-episodes",
         "1",
         "--log-frequency",
-        "10",
+        "100",  # the scripts' default: a config may log more often (charts10)
         "--no-cuda",
         *flags,
     ]
@@ -115,7 +117,7 @@ def steady_sps(script_path, env_id, flags, learning_starts, updates, workdir, ex
     events = [e for e in logged if e.step >= learning_starts + updates // 2]  # ... the second half
     os.rename(run_dir, Path(workdir) / f"done_{time.time_ns()}")
     if len(events) < 2:
-        sys.exit("error: too few logged steps to time; use --updates 40 or more")
+        sys.exit("error: too few logged steps to time; use --updates 400 or more")
     return (events[-1].step - events[0].step) / (events[-1].wall_time - events[0].wall_time)
 
 
@@ -126,7 +128,9 @@ def main():
     parser.add_argument("--env-id", default="Hopper-v5")
     parser.add_argument("--scripts", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--updates", type=int, default=200, help="training steps per configuration")
+    parser.add_argument(
+        "--updates", type=int, default=600, help="training steps per configuration (>= 400)"
+    )
     parser.add_argument("--learning-starts", type=int, default=1000)
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the plain scripts")
     parser.add_argument(
