@@ -83,12 +83,14 @@ done
 [ -n "${SCRIPTS// /}" ] || die "--scripts is empty; name a script, sac or ppo"
 [ -n "${ENV_IDS// /}" ] || die "--env-ids is empty; name at least one env id"
 [ -n "${OUT// /}" ] || die "--out is empty"
-if [ "$DRY_RUN" = 1 ] && [ ! -d "$OUT" ]; then  # a dry run creates nothing: an absent --out is empty
-  OUT=$(realpath -m -- "$OUT")
-else
-  mkdir -p "$OUT" 2>/dev/null && OUT=$(cd "$OUT" && pwd) || die "cannot create --out $OUT"
-  [ "$DRY_RUN" = 1 ] || [ -w "$OUT" ] || die "cannot write to --out $OUT; choose a writable folder"
-fi
+make_out() {  # --out, made once every check has passed: a refused grid leaves nothing behind
+  if [ "$DRY_RUN" = 1 ] && [ ! -d "$OUT" ]; then  # a dry run creates nothing: an absent --out is empty
+    OUT=$(realpath -m -- "$OUT")
+  else
+    mkdir -p "$OUT" 2>/dev/null && OUT=$(cd "$OUT" && pwd) || die "cannot create --out $OUT"
+    [ "$DRY_RUN" = 1 ] || [ -w "$OUT" ] || die "cannot write to --out $OUT; choose a writable folder"
+  fi
+}
 
 # One run = one line of this invocation's grid file, $OUT/grid[-TAG]-CHECKSUM.tsv (named by its content, so
 # that two invocations on one --out, e.g. other seeds under the same --tag, never rewrite each other's):
@@ -120,11 +122,12 @@ run_one() {
 }
 
 if [ -n "$TASK" ]; then
+  make_out
   [ -f "$GRID" ] || die "--task needs --grid FILE, a grid file benchmark.sh wrote"
   IFS=$'\t' read -r name cmd < <(sed -n "${TASK}p" "$GRID")
   run_one "$name" "$cmd"; exit $?
 fi
-if [ "$REPORT_ONLY" = 1 ]; then exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT" "$@"; fi  # after --: the report's flags
+if [ "$REPORT_ONLY" = 1 ]; then make_out; exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT" "$@"; fi  # after --: the report's flags
 
 # every env id is checked before any run starts (one line, as the scripts say it)
 "$PYTHON" - $ENV_IDS << 'EOF' || exit 2
@@ -155,6 +158,10 @@ declare -A TAKES
 for script in $SCRIPTS; do
   runner "$script"
   TAKES[$script]=$("$PYTHON" "${target[0]}" --help 2> /dev/null | grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u)
+  for grid_flag in --env-id --seed --total-timesteps; do  # e.g. run_utils.py is no training script
+    grep -qxF -- "$grid_flag" <<< "${TAKES[$script]}" \
+      || die "--scripts $script: not a training script (its --help lists no $grid_flag)"
+  done
 done
 for arg in "$@"; do
   [[ $arg == --* ]] || continue
@@ -172,6 +179,7 @@ routed() {  # routed SCRIPT ARGS...: ARGS without the flags (and their values) S
   [ ${#left[@]} = 0 ] || echo "note: $script does not take ${left[*]}: left out of its runs" >&2
 }
 
+make_out
 GRID_DIR=$OUT && [ "$DRY_RUN" = 1 ] && GRID_DIR=${TMPDIR:-/tmp}  # a dry run writes nothing in --out
 GRID=$(mktemp "$GRID_DIR/.grid.XXXXXX") || die "cannot write to --out $OUT"
 trap 'rm -f "$GRID"' EXIT
@@ -188,11 +196,6 @@ for script in $SCRIPTS; do
     done
   done
 done
-total=$(wc -l < "$GRID")
-if [ "$DRY_RUN" = 0 ]; then
-  named="$OUT/grid${TAG:+-$TAG}-$(cksum < "$GRID" | cut -d' ' -f1).tsv"
-  mv "$GRID" "$named" && GRID=$named && trap - EXIT || die "cannot write $named"
-fi
 # a run made with other flags, finished or stopped, is not this grid's: refuse rather than report it as new or
 # continue it with these flags (a report would merge the two into one curve). Commands are
 # compared with the python and script paths cut to their names, so that a moved checkout keeps its runs, and
@@ -210,6 +213,11 @@ while IFS=$'\t' read -r name cmd; do
   fi
 done < "$GRID"
 [ "$stale" = 0 ] || die "$stale run(s) in $OUT (finished or stopped) were made with other flags (e.g. $first: see its cmd file); use another --tag or --out"
+total=$(wc -l < "$GRID")  # kept as a grid file only now: a refused grid leaves none
+if [ "$DRY_RUN" = 0 ]; then
+  named="$OUT/grid${TAG:+-$TAG}-$(cksum < "$GRID" | cut -d' ' -f1).tsv"
+  mv "$GRID" "$named" && GRID=$named && trap - EXIT || die "cannot write $named"
+fi
 
 if [ "$DRY_RUN" = 1 ]; then
   while IFS=$'\t' read -r name cmd; do [ -f "$OUT/$name/done" ] || echo "$cmd"; done < "$GRID"

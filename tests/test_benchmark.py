@@ -369,3 +369,18 @@ def test_flags_go_to_the_runs_whose_script_takes_them(tmp_path):
     ]:
         refused = benchmark(*grid, "--out", tmp_path / "other", "--", bad, "7")
         assert refused.returncode == 2 and words in refused.stderr, refused.stderr
+
+
+def test_a_refused_grid_leaves_nothing_behind(tmp_path):
+    """No --out for a grid refused up front (no training script, an unknown env id), and no grid
+    file beside runs made with other flags."""
+    for grid in (["--scripts", "run_utils.py", *PENDULUM[2:]], ["--env-ids", "Hoper-v5"]):
+        result = benchmark("--out", tmp_path / "new", *grid)
+        assert result.returncode == 2 and not (tmp_path / "new").exists(), result.stderr
+    assert "run_utils.py: not a training script" in benchmark("--scripts", "run_utils.py").stderr
+    run = tmp_path / "wppg__InvertedPendulum-v5__1"
+    run.mkdir()
+    (run / "cmd").write_text("python wppg_continuous_action.py --eta 0.3\n")
+    result = benchmark("--out", tmp_path, *PENDULUM, "--num-seeds", 1, "--", "--eta", 0.1)
+    assert result.returncode == 2 and "made with other flags" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [run.name]
