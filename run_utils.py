@@ -14,6 +14,7 @@ passes its own rules and memory count); copy it beside a script you copy.
 
 import collections
 import ctypes
+import errno
 import importlib
 import math
 import os
@@ -224,9 +225,8 @@ def check_env(env_id):
 
 
 def check_memory(needs):
-    """Refuse, before any work, what cannot fit in the memory available now (Linux's MemAvailable:
-    free plus reclaimable cache; unchecked where unreadable). needs: the script's count, [(what,
-    bytes, the flags that set it)]; all of it together must fit too."""
+    """Refuse, before any work, what cannot fit in the memory available now (Linux's MemAvailable,
+    else unchecked). needs: the script's count, [(what, bytes, the flags that set it)]."""
     try:
         with open("/proc/meminfo") as f:
             available = int(dict(line.split(":", 1) for line in f)["MemAvailable"].split()[0]) << 10
@@ -343,8 +343,9 @@ def evaluate(policy, env_id, episodes, seed, device, video_folder=None, step=0, 
 
 
 def run_prefix(env_id, exp_name, seed):
-    """CleanRL's run name is {env_id}__{exp_name}__{seed}__{unix time}: this is its identity."""
-    return f"{env_id}__{exp_name}__{seed}"
+    """CleanRL's run name is {env_id}__{exp_name}__{seed}__{unix time}: this is its identity (a
+    namespaced id's "/", as in ns/Name-v0, becomes "_": one folder per run)."""
+    return f"{env_id.replace('/', '_')}__{exp_name}__{seed}"
 
 
 def new_run_dir(env_id, exp_name, seed):
@@ -360,7 +361,9 @@ def new_run_dir(env_id, exp_name, seed):
             if not os.path.isdir("runs"):
                 fail("cannot write to runs/ (a file of that name is in the way); move it away")
         except OSError as error:
-            fail(f"cannot write to runs/{name} ({error.strerror}); run from a writable folder")
+            long = error.errno == errno.ENAMETOOLONG
+            fix = "shorten --exp-name" if long else "run from a writable folder"
+            fail(f"cannot write to runs/{name[:80]} ({error.strerror}); {fix}")
     fail(f"runs/{base}: 1,000 runs of this name started in one second; wait a second")
 
 
