@@ -22,6 +22,7 @@ import random
 import shlex
 import signal
 import sys
+import threading
 import time
 import typing
 import warnings
@@ -409,6 +410,8 @@ class Run:
             if args.track:
                 run_extras.init_wandb(args, self.name, self.wandb_id)
         self.stop_signals, self.uploaded_videos = [], set()
+        hook = threading.excepthook  # silent for TensorBoard's writer thread: scalar() reports
+        threading.excepthook = lambda a: "AsyncWriter" in str(a.thread) or hook(a)  # a full disk
         for sig in (signal.SIGTERM, signal.SIGINT):  # the loop stops after its step, checkpointed
             signal.signal(sig, lambda signum, frame: self.stop_signals.append(signum))
         step = self.checkpoint["step"] if self.checkpoint else 0
@@ -420,8 +423,7 @@ class Run:
         self.last_warmup_print, self.last_return = 0.0, float("nan")
 
     def restore(self, checkpointed, envs):
-        """Load a resumed run's states into checkpointed (name -> object with load_state_dict)
-        and the RNGs; returns the first step (0 for a fresh run)."""
+        """Load a resumed run's states (name -> load_state_dict), RNGs; returns the first step."""
         if not self.checkpoint:
             return 0
         from run_extras import restore
@@ -460,8 +462,7 @@ class Run:
             )
 
     def guard(self, losses, step):
-        """Remember the first step at which each loss (name -> 0-d tensor) became non-finite,
-        without a host sync."""
+        """Remember the step at which each loss (name -> 0-d tensor) first was non-finite."""
         values = torch.stack(list(losses.values()))
         if self.first_nonfinite is None:
             self.loss_names, self.first_nonfinite = list(losses), torch.full_like(values, -1)
@@ -530,8 +531,7 @@ class Run:
         return bool(self.stop_signals)
 
     def checkpoint_if_due(self, checkpointed, envs, done_steps):
-        """Every checkpoint_frequency steps (done_steps crossed a multiple of it), except at the
-        end, which finish() saves."""
+        """Every checkpoint_frequency steps (crossed by done_steps); the end's is finish()'s."""
         crossed = done_steps % self.args.checkpoint_frequency < envs.num_envs
         if crossed and done_steps < self.args.total_timesteps:
             self.save(checkpointed, envs, done_steps)

@@ -13,6 +13,7 @@ import torch
 import tyro
 from conftest import MODULES, ROOT, SCRIPTS, assert_refused, finished_folder, run_script
 
+SMALL_FLAGS = ["--learning-starts", "100", "--eval-episodes", "1", "--hidden-sizes", "8"]
 CASES = [  # (flags, words the message must contain)
     (["--env-id", "Hoper-v5"], ["unknown --env-id 'Hoper-v5'", "Did you mean: `Hopper`?"]),
     (["--env-id", "pendulum-v1"], ["Did you mean: `Pendulum`?"]),
@@ -302,6 +303,28 @@ def test_a_failed_log_write_ends_the_run_in_one_line(module, tmp_path, monkeypat
         and "\n" not in message
     )
     assert "No space left on device" in message and "last checkpoint: none written yet" in message
+
+
+def test_a_full_disk_under_the_writer_thread_prints_one_line(script, tmp_path):
+    """TensorBoard writes from a thread of its own, which re-raises a failed write: the run ends
+    with the one line, and the thread prints no traceback around it."""
+    flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", "300", *SMALL_FLAGS]
+    code = (
+        "import runpy, sys, tensorboard.summary.writer.record_writer as rw\n"
+        "calls = []\n"
+        "def write(self, data):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) > 20: raise OSError(28, 'No space left on device')\n"
+        "rw.RecordWriter.write = write\n"
+        f"sys.argv = {[str(ROOT / script), *flags]!r}; sys.path.insert(0, {str(ROOT)!r})\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: cannot write the TensorBoard log in runs/")
+    assert "Traceback" not in result.stderr and "Exception in thread" not in result.stderr
 
 
 def test_loading_a_checkpoint_as_a_model_prints_one_line(script, finished_runs, tmp_path):
