@@ -10,8 +10,9 @@ this machine.
 Each configuration trains for `learning_starts` random steps, then `updates` steps with one update
 each; SPS is measured over the second half of the updates (compilation happens in the first), from
 the log's wall times, at the scripts' default log frequency (100 steps); `charts10` logs the losses
-and policy charts every 10 steps, to show what the charts cost apart. GFLOP/s counts the nominal matmul FLOPs of one training step of the plain
-algorithm (same count for every variant, so GFLOP/s ratios are speed ratios)."""
+and policy charts every 10 steps, to show what the charts cost apart. GFLOP/s counts the nominal
+matmul FLOPs of one training step of the plain algorithm (same count for every variant, so GFLOP/s
+ratios are speed ratios)."""
 
 import argparse
 import os

@@ -377,6 +377,8 @@ LAB_CASES = [  # (command, words on stderr); {out} is a folder holding a finishe
         "no runs of T",
     ),
     ([*STUDY[:2], "lab.study.policy_spread", "{out}/missing"], "no finished run folders"),
+    ([*STUDY[:2], "lab.study.eval_both_ways", "{out}/missing"], "not a folder of benchmark runs"),
+    ([*STUDY[:2], "lab.study.eval_both_ways", "{out}"], "no finished WPPG-I run with both"),
     ([*STUDY[:2], "lab.study.eval_latent", "{out}/results.md"], "not a model saved by WPPG-I"),
     ([*STUDY[:2], "lab.study.lambda_shape", "{out}/missing"], "not a folder of benchmark"),
     (
