@@ -72,7 +72,8 @@ def mlp(in_dim, out_dim, hidden_sizes, activation, first_activation=False):
 
 
 class QNetwork(nn.Module):
-    """A critic Q(s, a) for K actions per state; its first layer split, W_s s + W_a a (speed.md)."""
+    """A critic Q(s, a) for K actions per state. Its first layer is split, W_s s + W_a a, so the
+    state's part is computed once per state, not K times (1.95x on Humanoid's 348-wide state)."""
 
     def __init__(self, obs_dim, act_dim, hidden_sizes, activation):
         super().__init__()
@@ -86,7 +87,8 @@ class QNetwork(nn.Module):
 
 
 class TwinQNetworks(nn.Module):
-    """The twin critics (App. D.2.2) -> (Q1, Q2), (2, B, K); a plain pair (docs/speed.md)."""
+    """The twin critics (App. D.2.2) -> (Q1, Q2), (2, B, K): a plain pair (stacking their weights
+    for one batched matmul ran no faster on a CPU)."""
 
     def __init__(self, *sizes):
         super().__init__()
