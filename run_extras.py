@@ -6,6 +6,7 @@ this file."""
 import glob
 import os
 import random
+import signal
 import sys
 import time
 import typing
@@ -136,17 +137,24 @@ def load_saved_model(args, script, build_actor, device):
     name = f"{prefix}__eval__{int(time.time())}"  # a second evaluation keeps the first's videos
     video_folder = f"videos/{name}" if args.capture_video and can_render(saved["env_id"]) else None
     print(f"evaluating {args.load_model} over {args.eval_episodes} episodes of {saved['env_id']}")
+    last, steps = [time.time()], [0]
+
+    def progress():  # evaluate() asks before every env step whether to stop: a line every 10 s
+        steps[0] += 1
+        if time.time() - last[0] > 10:
+            last[0] = time.time()
+            print(f"... {steps[0]:,} env steps evaluated", flush=True)
+        return False
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM as Ctrl-C: one line
     try:
+        seed = saved["seed"] + run_utils.EVAL_SEED_OFFSET
         mean = run_utils.evaluate(
-            actor.evaluation_action,
-            saved["env_id"],
-            args.eval_episodes,
-            saved["seed"] + run_utils.EVAL_SEED_OFFSET,
-            device,
-            video_folder,
-        )
+            actor.evaluation_action, saved["env_id"], args.eval_episodes, seed, device,
+            video_folder, stop=progress,
+        )  # fmt: skip
     except KeyboardInterrupt:
-        run_utils.fail(f"--load-model {args.load_model}: the evaluation was stopped by Ctrl-C")
+        run_utils.fail(f"--load-model {args.load_model}: the evaluation was stopped by a signal")
     print(f"{args.load_model}: mean return over {args.eval_episodes} episodes = {mean:.1f}")
     if video_folder:
         print(f"video of the first episode in {video_folder}/")

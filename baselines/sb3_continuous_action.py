@@ -5,6 +5,7 @@
 #   python baselines/sb3_continuous_action.py --algo sac --env-id Hopper-v5 --seed 1
 import os
 import re
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -189,7 +190,10 @@ def main(args):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM (Slurm, kill) as Ctrl-C
     try:
         main(tyro.cli(Args))
     except KeyboardInterrupt:  # SB3 keeps no checkpoint here: the run's logs so far stay
-        sys.exit("error: stopped by Ctrl-C; the baselines keep no checkpoint, so rerun from step 0")
+        sys.exit(
+            "error: stopped by a signal; the baselines keep no checkpoint, so rerun from step 0"
+        )

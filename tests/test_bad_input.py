@@ -366,3 +366,38 @@ def test_ctrl_c_on_the_report_is_one_line_and_changes_nothing(tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1 and stderr.strip() == "error: stopped by Ctrl-C; no file written"
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("what", ["sac", "load-model"])
+def test_a_stop_signal_on_a_baseline_or_an_evaluation_is_one_line(
+    what, sig, finished_runs, tmp_path
+):
+    """Ctrl-C or SIGTERM on the SB3 runner or on a long --load-model evaluation (which prints its
+    progress): exit 1 with one line, no traceback."""
+    if what == "sac":
+        command = [sys.executable, str(ROOT / "baselines/sb3_continuous_action.py"), "--algo"]
+        command += ["sac", "--env-id", "InvertedPendulum-v5", "--total-timesteps", "100000"]
+        ready = "logs in runs/"
+    else:
+        model = finished_runs[SCRIPTS[0]][1]
+        command = [sys.executable, str(ROOT / SCRIPTS[0]), "--load-model", str(model)]
+        command += ["--eval-episodes", "100000"]
+        ready = "env steps evaluated"  # the progress line, after 10 s
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+    )
+    seen, deadline = "", time.time() + 120
+    while ready not in seen and time.time() < deadline:
+        seen += process.stdout.readline()
+    assert ready in seen, seen
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Traceback" not in stderr, stderr
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "rerun from step 0" if what == "sac" else "the evaluation was stopped by a signal"
+        )
+    )
