@@ -192,7 +192,7 @@ for script in $SCRIPTS; do
       cmd=$(printf 'OMP_NUM_THREADS=%q %q' "$CPUS" "$PYTHON")$(printf ' %q' "${target[@]}")
       cmd+=$(printf ' --env-id %q --seed %q --resume auto' "$env_id" "$seed")
       [ ${#ROUTED[@]} -gt 0 ] && cmd+=$(printf ' %q' "${ROUTED[@]}")
-      printf '%s\t%s\n' "${algo}__${env_id//[:\/]/_}__${seed}"  # one folder per run "$cmd" >> "$GRID"
+      printf '%s\t%s\n' "${algo}__${env_id//[:\/]/_}__${seed}" "$cmd" >> "$GRID"  # one folder a run
     done
   done
 done
