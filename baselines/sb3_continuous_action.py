@@ -38,11 +38,14 @@ class Args(run_utils.RunArgs):
     """SAC: the fixed entropy coefficient alpha (the paper fixes it; 0.2 is Spinning Up's)"""
     autotune: bool = False
     """SAC: tune the entropy coefficient automatically (SB3's "auto")"""
+    rl_zoo: bool = False
+    """SAC with RL Zoo's tuned settings for the task (rl_zoo3's sac.yml, self-tuned alpha) in
+    place of the paper's fixed-alpha settings; PPO always takes RL Zoo's"""
 
 
 def make_model(args, device):
     """The SB3 model with the settings baselines/README.md lists."""
-    if args.algo == "sac":
+    if args.algo == "sac" and not args.rl_zoo:  # the paper's SAC
         env = make_vec_env(args.env_id, n_envs=1, seed=args.seed)
         policy_kwargs = dict(
             net_arch=list(args.hidden_sizes),
@@ -65,10 +68,11 @@ def make_model(args, device):
             device=device,
             verbose=0,
         )
-    kwargs, normalize, n_envs = zoo_settings("ppo", args)  # PPO as the paper ran it: RL Zoo's
+    kwargs, normalize, n_envs = zoo_settings(args.algo, args)  # PPO as the paper ran it: RL Zoo's
     env = make_vec_env(args.env_id, n_envs=n_envs, seed=args.seed)
     env = VecNormalize(env, **normalize) if normalize is not None else env
-    return PPO(env=env, seed=args.seed, device=device, verbose=0, **kwargs)
+    model = PPO if args.algo == "ppo" else SAC
+    return model(env=env, seed=args.seed, device=device, verbose=0, **kwargs)
 
 
 def zoo_settings(algo, args):
@@ -163,10 +167,12 @@ def main(args):
     run_utils.check_args(args)
     sac_only = ["learning_rate", "ent_coef", "autotune", "hidden_sizes", "activation", "gamma"]
     ignored = [run_utils.flag(k) for k in sac_only if getattr(args, k) != getattr(Args, k)]
-    if args.algo == "ppo" and ignored:  # benchmark.sh may pass a grid's flags to both
-        print(f"note: {', '.join(ignored)}: SAC's flags; PPO takes RL Zoo's settings", flush=True)
+    if (args.algo == "ppo" or args.rl_zoo) and ignored:  # benchmark.sh may pass a grid's flags
+        print(
+            f"note: {', '.join(ignored)}: the paper's SAC flags; unused under RL Zoo's", flush=True
+        )
     run_utils.resolve_defaults(args)  # the per-task table: SAC's networks, every gamma
-    exp_name = args.exp_name or args.algo
+    exp_name = args.exp_name or args.algo + ("_zoo" if args.rl_zoo and args.algo == "sac" else "")
     run_name = run_utils.new_run_dir(args.env_id, exp_name, args.seed)
     device = run_utils.pick_device(args)
     torch.backends.cudnn.deterministic = args.torch_deterministic

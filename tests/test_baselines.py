@@ -292,3 +292,25 @@ def test_report_names_a_run_cut_short_and_what_final_means(tmp_path, capsys):
         "Task-v0: b seed 2 (step 2,000) stop before step 3,000; 'final' there is step 2,000" in err
     )
     assert {row["steps"] for row in csv.DictReader(open(tmp_path / "results.csv"))} == {"2000"}
+
+
+@pytest.mark.parametrize(
+    "algo, env_id, entry, expected",
+    [
+        ("ppo", "Hopper-v5", "Hopper-v4", dict(batch_size=32, n_steps=512, gamma=0.999)),
+        ("ppo", "Swimmer-v5", "Swimmer-v4", dict(batch_size=256, gamma=0.9999)),
+        ("ppo", "Reacher-v5", "Reacher-v2", dict(batch_size=32, gamma=0.9)),
+        ("sac", "Walker2d-v5", "Walker2d-v4", dict(learning_starts=10000)),
+    ],
+)
+def test_rl_zoo_settings_come_from_rl_zoo3_itself(algo, env_id, entry, expected, capsys):
+    """The runner takes RL Zoo's entry of the task's newest version in rl_zoo3's own yml, parsed
+    and preprocessed by RL Zoo's code: PPO's normalisation and number of envs included."""
+    runner = importlib.import_module("baselines.sb3_continuous_action")
+    args = runner.Args(algo=algo, env_id=env_id)
+    kwargs, normalize, n_envs = runner.zoo_settings(algo, args)
+    assert {k: kwargs[k] for k in expected} == expected
+    assert f"RL Zoo's settings for {entry}" in capsys.readouterr().out
+    if algo == "ppo":
+        assert normalize == {"gamma": expected["gamma"]} and args.gamma == expected["gamma"]
+        assert n_envs == (4 if entry == "Swimmer-v4" else 1)
