@@ -8,7 +8,8 @@ usage() {
   cat <<'EOF'
 usage: bash benchmark.sh [options] [-- extra args for the runs (--report: for the report)]
 
-  --scripts "A B"      scripts to run (default: both WPPG scripts); the baselines are "sac" and "ppo"
+  --scripts "A B"      scripts to run, in the repository or as paths (default: both WPPG scripts); the
+                       baselines are "sac" and "ppo"
                        (Stable-Baselines3, baselines/sb3_continuous_action.py)
   --tag T              append T to the algorithm's name in run names (a variant: its flags go after --)
   --env-ids "A B"      env ids (default: the paper's six MuJoCo v5 tasks)
@@ -148,8 +149,9 @@ done
 runner() {  # the command of a script's runs: TARGET=(python file [args])
   case "$1" in  # the baselines run through one Stable-Baselines3 runner
     sac|ppo) algo=$1; target=("$ROOT/baselines/sb3_continuous_action.py" --algo "$1") ;;
-    *) [ -f "$ROOT/$1" ] || die "no script $1 in $ROOT (baselines: sac, ppo)"
-       algo=$(basename "$1" .py); algo=${algo%_continuous_action}; target=("$ROOT/$1") ;;
+    *) local path=$ROOT/$1; [ -f "$path" ] || path=$(realpath -- "$1" 2> /dev/null)  # or a copy elsewhere
+       [ -f "$path" ] || die "no script $1 (in $ROOT or as a path; baselines: sac, ppo)"
+       algo=$(basename "$path" .py); algo=${algo%_continuous_action}; target=("$path") ;;
   esac
 }
 # the flags after -- go to each runner that takes them: a flag one runner lacks (--entropy-scale for

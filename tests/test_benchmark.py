@@ -384,3 +384,16 @@ def test_a_refused_grid_leaves_nothing_behind(tmp_path):
     result = benchmark("--out", tmp_path, *PENDULUM, "--num-seeds", 1, "--", "--eta", 0.1)
     assert result.returncode == 2 and "made with other flags" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [run.name]
+
+
+def test_a_script_copied_outside_the_repository_runs_in_the_grid(tmp_path):
+    """--scripts takes a path: a researcher's copy of a script, elsewhere, runs with the
+    repository's run_utils.py and is named after its file."""
+    copy = tmp_path / "elsewhere" / "my_wppg.py"
+    copy.parent.mkdir()
+    copy.write_text((ROOT / SCRIPTS[0]).read_text())
+    out = tmp_path / "out"
+    grid = ["--scripts", copy, "--env-ids", "InvertedPendulum-v5", "--num-seeds", 1]
+    result = benchmark("--out", out, *grid, "--", *TINY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (out / "my_wppg__InvertedPendulum-v5__1" / "done").exists()
