@@ -16,7 +16,7 @@ usage: bash benchmark.sh [options] [-- extra args for the runs (--report: for th
   --start-seed N       first seed (default 1)
   --num-seeds N        seeds per script and task (default 5, as in the paper)
   --out DIR            where runs, logs and results go (default benchmark_runs)
-  --workers N          runs at once in local mode (default: number of cores)
+  --workers N          runs at once in local mode (default: number of cores); local runs spread over the visible GPUs
   --dry-run            print the commands of the runs still to do, run nothing
   --slurm              submit the grid as one Slurm job array instead of running it here
   --partition P        Slurm partition (default: the cluster's default)
@@ -112,6 +112,14 @@ run_one() {
   [ -n "$(find "$dir/runs" -mindepth 2 -maxdepth 2 -name checkpoint.pt -print -quit 2> /dev/null)" ] \
     || rm -rf "${dir:?}"
   mkdir -p "$dir" && printf '%s\n' "$cmd" > "$dir/cmd"
+  if [ -n "${LOCAL_GPUS:-}" ]; then  # local workers spread over the visible GPUs: the first one free
+    local gpu slot
+    for gpu in $LOCAL_GPUS; do
+      exec {slot}> "$OUT/.gpu-$gpu.lock" && flock -n "$slot" && break  # held while this run lives
+      exec {slot}>&-
+    done
+    export CUDA_VISIBLE_DEVICES=$gpu  # with more workers than GPUs, the last ones share
+  fi
   # W&B (--track): the run's name with --tag, a group per task and algorithm, tags algorithm and commit
   local algo=${name%%__*} commit && commit=$(git -C "$ROOT" rev-parse --short HEAD 2> /dev/null || echo unknown)
   export WANDB_NAME=$name WANDB_RUN_GROUP=${name%__*} WANDB_TAGS="$algo,commit-$commit"
@@ -242,7 +250,9 @@ if [ "$SLURM" = 1 ]; then
 fi
 
 echo "running $total runs, $WORKERS at a time; logs in $OUT/<run>/log.txt"
-export -f run_one && export OUT
+LOCAL_GPUS=${CUDA_VISIBLE_DEVICES-$(nvidia-smi --query-gpu=index --format=csv,noheader 2> /dev/null)}
+LOCAL_GPUS=${LOCAL_GPUS//,/ }
+export -f run_one && export OUT LOCAL_GPUS
 start=$(date +%s)
 # the runs get a process group of their own, so that a stop (Ctrl-C, or SIGTERM to this script) reaches
 # every run, which checkpoints and exits, and starts no further run

@@ -397,3 +397,29 @@ def test_a_script_copied_outside_the_repository_runs_in_the_grid(tmp_path):
     result = benchmark("--out", out, *grid, "--", *TINY)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (out / "my_wppg__InvertedPendulum-v5__1" / "done").exists()
+
+
+def test_local_workers_spread_over_the_visible_gpus(tmp_path):
+    """Two workers, two GPUs (a stand-in nvidia-smi lists them): each run gets its own, the first
+    one free, as CUDA_VISIBLE_DEVICES."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\nprintf '0\\n1\\n'\n")
+    seen = tmp_path / "seen"
+    (bin_dir / "python").write_text(  # records the GPU each run was given, then runs it
+        f'#!/bin/sh\necho "$CUDA_VISIBLE_DEVICES" >> {seen}\nexec {sys.executable} "$@"\n'
+    )
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env |= {"PATH": f"{bin_dir}:{env['PATH']}", "PYTHON": str(bin_dir / "python")}
+    grid = ["--out", tmp_path / "out", *PENDULUM, "--num-seeds", 2, "--workers", 2]
+    result = subprocess.run(
+        ["bash", str(ROOT / "benchmark.sh"), *map(str, grid), "--", *TINY],
+        env=env | {"WANDB_MODE": "offline"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(seen.read_text().split()) == ["0", "1"]
