@@ -8,15 +8,16 @@ usage() {
   cat <<'EOF'
 usage: bash benchmark.sh [options] [-- extra args for the runs (--report: for the report)]
 
-  --scripts "A B"      scripts to run, in the repository or as paths (default: both WPPG scripts); the
-                       baselines are "sac" and "ppo"
+  --scripts "A B"      scripts to run, in the repository or as paths (default: both WPPG scripts);
+                       the baselines are "sac" and "ppo"
                        (Stable-Baselines3, baselines/sb3_continuous_action.py)
   --tag T              append T to the algorithm's name in run names (a variant: its flags go after --)
   --env-ids "A B"      env ids (default: the paper's six MuJoCo v5 tasks)
   --start-seed N       first seed (default 1)
   --num-seeds N        seeds per script and task (default 5, as in the paper)
   --out DIR            where runs, logs and results go (default benchmark_runs)
-  --workers N          runs at once in local mode (default: number of cores); local runs spread over the visible GPUs
+  --workers N          runs at once in local mode (default: number of cores), spread over the visible
+                       GPUs
   --dry-run            print the commands of the runs still to do, run nothing
   --slurm              submit the grid as one Slurm job array instead of running it here
   --partition P        Slurm partition (default: the cluster's default)
