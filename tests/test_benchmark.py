@@ -401,13 +401,15 @@ def test_a_script_copied_outside_the_repository_runs_in_the_grid(tmp_path):
 
 def test_local_workers_spread_over_the_visible_gpus(tmp_path):
     """Two workers, two GPUs (a stand-in nvidia-smi lists them): each run gets its own, the first
-    one free, as CUDA_VISIBLE_DEVICES."""
+    one free, as CUDA_VISIBLE_DEVICES (the runs stand-ins too: what they are given is the point)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "nvidia-smi").write_text("#!/bin/sh\nprintf '0\\n1\\n'\n")
     seen = tmp_path / "seen"
-    (bin_dir / "python").write_text(  # records the GPU each run was given, then runs it
-        f'#!/bin/sh\necho "$CUDA_VISIBLE_DEVICES" >> {seen}\nexec {sys.executable} "$@"\n'
+    (bin_dir / "python").write_text(  # a run (--resume auto) records its GPU and lasts 3 s
+        '#!/bin/sh\ncase "$*" in *--resume*) '
+        f'echo "$CUDA_VISIBLE_DEVICES" >> {seen}; sleep 3; exit 0 ;; esac\n'
+        f'exec {sys.executable} "$@"\n'
     )
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
