@@ -139,8 +139,9 @@ if [ -n "$TASK" ]; then
 fi
 if [ "$REPORT_ONLY" = 1 ]; then make_out; exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT" "$@"; fi  # after --: the report's flags
 
-# every env id is checked before any run starts (one line, as the scripts say it)
-"$PYTHON" - $ENV_IDS << 'EOF' || exit 2
+# every env id is checked before any run starts (one line, as the scripts say it; what the simulator
+# prints while it builds a task, e.g. MuJoCo's deprecation notes for HalfCheetah, is not shown)
+checked=$("$PYTHON" - $ENV_IDS 2>&1 << 'EOF'
 import sys
 try:
     import run_utils
@@ -149,6 +150,7 @@ except ImportError as error:
 for env_id in sys.argv[1:]:
     run_utils.check_env(env_id)
 EOF
+) || { (grep '^error: ' <<< "$checked" || tail -n 1 <<< "$checked") | tail -n 1 >&2; exit 2; }
 # the grid owns the seed, the env id and resuming: after -- they would silently override it
 for arg in "$@"; do
   case "${arg%%=*}" in

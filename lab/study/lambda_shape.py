@@ -99,7 +99,7 @@ def main():
         for lam, point, low, high, per_run, algo in rows:
             charts = [
                 second_half_means(folder)
-                for *_, seed in runs[(env_id, algo)]
+                for _, _, seed, _ in runs[(env_id, algo)]
                 if opts.out
                 and ((folder := opts.out / f"{algo}__{env_id}__{seed}") / "runs").is_dir()
             ]
