@@ -417,7 +417,8 @@ def curve_figure(curves, path, colours, times):
         axes[0, col].set(title=env_id, xlabel="env steps", ylabel="eval return (IQM, 95 % CI)")
         axes[0, col].xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(in_k_and_m))
         if rows == 2:
-            axes[1, col].set(xlabel="hours of training (median over runs)", ylabel="eval return")
+            axes[1, col].set(xlabel="hours of training (runs with wall times: not --include)")
+            axes[1, col].set(ylabel="eval return")
     labels = {display(a): a for a in sorted(counts)}
     handles = [plt.Line2D([], [], color=colours[a], linewidth=2) for a in labels.values()]
     runs = [
