@@ -4,7 +4,7 @@
 # onto the moved samples (§3.2); the heat step adds the entropy term, as Gaussian noise
 # N(0, 2 lambda eta I) on sampled actions or, in closed form, by widening the samples (§3.1 eq. 6).
 # The critics learn a multi-sample double-Q target (App. D.2.2). The whole algorithm is in this
-# file; the run machinery (checks, logs, checkpoints) is in run_utils.py.
+# file; the run machinery (checks, replay buffer, logs, checkpoints) is in run_utils.py.
 import math
 import os
 import random
