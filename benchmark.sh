@@ -21,7 +21,8 @@ usage: bash benchmark.sh [options] [-- extra args for the runs (--report: for th
   --dry-run            print the commands of the runs still to do, run nothing
   --slurm              submit the grid as one Slurm job array instead of running it here
   --partition P        Slurm partition (default: the cluster's default)
-  --time T             Slurm time limit per run (default 72:00:00)
+  --time T             Slurm time limit per task (default 72:00:00); 10 minutes before it a run
+                       checkpoints and requeues itself, so a longer run goes on in the next task
   --cpus N             Slurm CPUs per run (default 1; OMP_NUM_THREADS follows)
   --gpus N             Slurm GPUs per run (default 0)
   --report             only write the table and the figure from the runs in --out (args after -- go to
@@ -135,7 +136,18 @@ if [ -n "$TASK" ]; then
   make_out
   [ -f "$GRID" ] || die "--task needs --grid FILE, a grid file benchmark.sh wrote"
   IFS=$'\t' read -r name cmd < <(sed -n "${TASK}p" "$GRID")
-  run_one "$name" "$cmd"; exit $?
+  [ -n "${SLURM_JOB_ID:-}" ] || { run_one "$name" "$cmd"; exit $?; }
+  # a Slurm task: USR1 (sbatch --signal, 10 minutes before --time) stops the run, which checkpoints,
+  # and queues the task again; it resumes from that checkpoint
+  requeue=""
+  set -m; run_one "$name" "$cmd" & task=$!; set +m
+  trap 'requeue=1; kill -TERM -- -$task 2> /dev/null' USR1
+  until wait $task; rc=$?; ! kill -0 $task 2> /dev/null; do :; done  # a trapped USR1 ends wait early
+  if [ -n "$requeue" ] && [ ! -f "$OUT/$name/done" ]; then
+    echo "requeue $name: stopped before the time limit, checkpointed"
+    scontrol requeue "$SLURM_JOB_ID" || { echo "error: scontrol requeue $SLURM_JOB_ID failed" >&2; exit 1; }
+  fi
+  exit $rc
 fi
 if [ "$REPORT_ONLY" = 1 ]; then make_out; exec "$PYTHON" "$ROOT/benchmark_report.py" "$OUT" "$@"; fi  # after --: the report's flags
 
@@ -239,12 +251,13 @@ fi
 
 if [ "$SLURM" = 1 ]; then
   command -v sbatch > /dev/null || { echo "error: --slurm needs sbatch on PATH" >&2; exit 2; }
-  # --requeue: a preempted task is queued again and resumes from its checkpoint (the scripts checkpoint on SIGTERM)
+  # --requeue: a preempted task is queued again and resumes from its checkpoint (the scripts checkpoint on
+  # SIGTERM); --signal: USR1 to the task's shell (exec: benchmark.sh itself) 10 minutes before --time
   opts=(--job-name=wppg-grid --array="1-$total" --cpus-per-task="$CPUS" --time="$TIME" --requeue
-        --output="$OUT/slurm-%A_%a.out" --chdir="$OUT")
+        --signal=B:USR1@600 --output="$OUT/slurm-%A_%a.out" --chdir="$OUT")
   [ -n "$PARTITION" ] && opts+=(--partition="$PARTITION")
   [ "$GPUS" -gt 0 ] && opts+=(--gpus="$GPUS")
-  job=$(sbatch --parsable "${opts[@]}" --wrap "bash $(printf %q "$ROOT/benchmark.sh") --out $(printf %q "$OUT") --grid $(printf %q "$GRID") --task \$SLURM_ARRAY_TASK_ID") \
+  job=$(sbatch --parsable "${opts[@]}" --wrap "exec bash $(printf %q "$ROOT/benchmark.sh") --out $(printf %q "$OUT") --grid $(printf %q "$GRID") --task \$SLURM_ARRAY_TASK_ID") \
     || { echo "error: sbatch failed" >&2; exit 1; }
   echo "submitted job array $job: $total runs (finished ones exit at once)"
   echo "follow it:     squeue -j $job    and    tail -f $OUT/*/log.txt"

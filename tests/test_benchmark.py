@@ -2,7 +2,9 @@
 combined env."""
 
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -326,6 +328,56 @@ def test_slurm_requeue_resumes_from_checkpoint(slurm, tmp_path):
     log = (tmp_path / "wppg__InvertedPendulum-v5__1" / "log.txt").read_text()
     assert "stopped by signal 15" in log and "resuming from runs/" in log
     assert (tmp_path / "wppg__InvertedPendulum-v5__1" / "done").exists()
+
+
+def test_slurm_task_requeues_itself_before_the_time_limit(tmp_path):
+    """Without a Slurm install: the array asks for USR1 ten minutes before --time, sent to
+    benchmark.sh itself (exec); on USR1 a task stops its run, which checkpoints on SIGTERM, and
+    queues itself again (scontrol requeue) instead of being killed at the limit."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool, body in [
+        ("sbatch", 'echo "$@" > {log}/sbatch.args; echo 42'),
+        ("scontrol", 'echo "$@" > {log}/scontrol.args'),
+    ]:
+        (bin_dir / tool).write_text("#!/bin/bash\n" + body.format(log=tmp_path) + "\n")
+        (bin_dir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    out = tmp_path / "out"
+    submit = subprocess.run(
+        ["bash", ROOT / "benchmark.sh", "--slurm", "--out", out, *PENDULUM, "--num-seeds", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert submit.returncode == 0, submit.stderr
+    args = (tmp_path / "sbatch.args").read_text()
+    assert "--signal=B:USR1@600" in args and "--requeue" in args and "--wrap exec bash " in args
+    # the task itself, as Slurm starts it: a run that marks SIGTERM, as the scripts checkpoint on it
+    run = out / "wppg__Pendulum-v1__1"
+    stand_in = (
+        "import pathlib, signal, sys, time; "
+        "signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path('stopped').touch(), sys.exit(143))); "
+        "pathlib.Path('started').touch(); time.sleep(120)"
+    )
+    grid = tmp_path / "grid.tsv"
+    grid.write_text(f"{run.name}\t{sys.executable} -c {shlex.quote(stand_in)}\n")
+    task = subprocess.Popen(
+        ["bash", ROOT / "benchmark.sh", "--out", out, "--grid", grid, "--task", "1"],
+        env={**env, "SLURM_JOB_ID": "777"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while not (run / "started").exists():
+        assert time.time() < deadline and task.poll() is None, "the task did not start its run"
+        time.sleep(0.1)
+    task.send_signal(signal.SIGUSR1)
+    stdout, _ = task.communicate(timeout=60)
+    assert (run / "stopped").exists(), "the run was not stopped with SIGTERM"
+    assert (tmp_path / "scontrol.args").read_text().split() == ["requeue", "777"]
+    assert f"requeue {run.name}" in stdout and not (run / "done").exists()
 
 
 def test_report_only_forwards_the_reports_flags(tmp_path):
