@@ -357,8 +357,8 @@ def test_slurm_task_requeues_itself_before_the_time_limit(tmp_path):
     # the task itself, as Slurm starts it: a run that marks SIGTERM, as the scripts checkpoint on it
     run = out / "wppg__Pendulum-v1__1"
     stand_in = (
-        "import pathlib, signal, sys, time; "
-        "signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path('stopped').touch(), sys.exit(143))); "
+        "import pathlib, signal, sys, time; stop = lambda *a: (pathlib.Path('stopped').touch(), "
+        "sys.exit(143)); signal.signal(signal.SIGTERM, stop); "
         "pathlib.Path('started').touch(); time.sleep(120)"
     )
     grid = tmp_path / "grid.tsv"
