@@ -440,3 +440,24 @@ def test_pretest_is_the_exact_one_sided_mann_whitney_of_the_run_means(tmp_path):
     forward, reverse = result.stdout.strip().splitlines()[-2:]
     assert f"| 25 | {1 / math.comb(10, 5):.4f} | holds |" in forward
     assert "| 0 | 1.0000 | not shown |" in reverse
+
+
+def test_pretest_pools_arms_across_files_and_refuses_a_seed_twice(tmp_path):
+    """--pool joins two studies' names for one arm: five seeds in each file make n = 10, and a
+    run found in both files (a report that included the other) counts once; two different runs
+    of one seed in a pooled arm are refused in one line."""
+    header = "task,algorithm,seed,step,eval_return"
+    first = [f"T-v0,old,{s},1000,{s}" for s in range(1, 6)] + ["T-v0,y,1,1000,0"]
+    second = [f"T-v0,new,{s},1000,{s}" for s in range(6, 11)] + ["T-v0,y,1,1000,0"]
+    (tmp_path / "a.csv").write_text("\n".join([header, *first]) + "\n")
+    (tmp_path / "b.csv").write_text("\n".join([header, *second]) + "\n")
+    files = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    pooled = ["--task", "T-v0", "--pool", "x", "old", "new", "--hypothesis", "x", "y"]
+    result = run_script("lab/study/pretest.py", *files, *pooled, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "| x > y | 10, 1 |" in result.stdout
+    (tmp_path / "b.csv").write_text(f"{header}\nT-v0,new,3,1000,9\n")
+    result = run_script("lab/study/pretest.py", *files, *pooled, cwd=tmp_path)
+    assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].startswith(
+        "error: x has two different runs of seed 3"
+    )
