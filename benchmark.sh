@@ -142,7 +142,8 @@ if [ -n "$TASK" ]; then
   requeue=""
   set -m; run_one "$name" "$cmd" & task=$!; set +m
   trap 'requeue=1; kill -TERM -- -$task 2> /dev/null' USR1
-  until wait $task; rc=$?; ! kill -0 $task 2> /dev/null; do :; done  # a trapped USR1 ends wait early
+  wait $task; rc=$?
+  while kill -0 $task 2> /dev/null; do wait $task; rc=$?; done  # a trapped USR1 ends wait early
   if [ -n "$requeue" ] && [ ! -f "$OUT/$name/done" ]; then
     echo "requeue $name: stopped before the time limit, checkpointed"
     scontrol requeue "$SLURM_JOB_ID" || { echo "error: scontrol requeue $SLURM_JOB_ID failed" >&2; exit 1; }

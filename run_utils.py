@@ -607,7 +607,7 @@ def save_atomically(state, path, protocol=2):
     except (OSError, RuntimeError) as error:
         if os.path.exists(path + ".tmp"):
             os.remove(path + ".tmp")
-        why = getattr(error, "strerror", None) or (str(error).splitlines() or [""])[0][:100]
+        why = getattr(error, "strerror", None) or reason(error, 100)
         fail(
             f"cannot write {path} ({why}); free disk space or fix permissions (kept: the old file)"
         )

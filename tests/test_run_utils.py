@@ -65,7 +65,7 @@ def test_save_atomically_survives_a_full_disk(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         run_utils.save_atomically({"step": 2}, path)
     message = exit_info.value.code
-    assert message.startswith(f"error: cannot write {path} (PytorchStreamWriter")
+    assert message.startswith(f"error: cannot write {path} (RuntimeError: PytorchStreamWriter")
     assert "\n" not in message and not (tmp_path / "checkpoint.pt.tmp").exists()
     monkeypatch.undo()
     assert torch.load(path) == {"step": 1}
