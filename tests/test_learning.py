@@ -7,6 +7,7 @@ default, rank matching, 359 to 379 (2 seeds; the lab holds that check); at 5,000
 SAC included, passed 600. The frozen actor must fail the same check, so every run shows that the
 check can fail. The two runs go side by side, one core each."""
 
+import pytest
 from conftest import only_run_dir, run_script, scalars, start_script
 
 STEPS, THRESHOLD = 10_000, 1_000
@@ -50,12 +51,27 @@ def test_default_learns_inverted_double_pendulum_where_a_frozen_actor_does_not(t
     ), f"frozen learned ({final['frozen']:.0f}): the check can't fail"
 
 
-def test_at_the_defaults_the_actors_own_spread_collapses(script, tmp_path):
-    """What the README says the default is: a deterministic policy gradient. After 1,000 updates
-    on InvertedPendulum-v5 the actor's own spread (charts/action_std, in half-ranges, the mean of
-    the last five logs) lies in [0.002, 0.03]; measured 0.0074 (WPPG: its sigma floor, e^-5) and
-    0.0070 (WPPG-I), seed 1. A default whose actor keeps a real spread leaves the band upwards; WPPG
-    without its sigma floor, downwards."""
+SPREAD_CASES = [  # script, flags, the band of charts/action_std after 1,000 updates, measured
+    ("wppg_continuous_action.py", [], (0.002, 0.03)),  # 0.0074: its sigma floor, e^-5
+    (
+        "wppg_implicit_continuous_action.py",
+        ["--matching", "pointwise", "--entropy-scale", 1e-4],
+        (0.002, 0.03),
+    ),  # 0.0070
+    ("wppg_implicit_continuous_action.py", [], (0.05, 1.0)),  # 0.154: closed-form, lambda 5e-2
+]
+
+
+@pytest.mark.parametrize(
+    "script, extra, band", SPREAD_CASES, ids=["wppg", "wppg_i-pointwise", "wppg_i-default"]
+)
+def test_the_actors_own_spread_is_what_the_readme_says(script, extra, band, tmp_path):
+    """What the README says the defaults are: WPPG's is a deterministic policy gradient, and so is
+    WPPG-I under pointwise matching; WPPG-I's default (closed-form, lambda 5e-2) keeps a real
+    spread. After 1,000 updates on InvertedPendulum-v5 (seed 1) the actor's own spread
+    (charts/action_std, in half-ranges, the mean of the last five logs) lies in the band. A
+    pointwise actor that keeps a spread leaves its band upwards; WPPG without its sigma floor, or a
+    closed form whose heat does not accumulate, downwards."""
     flags = [
         "--env-id",
         "InvertedPendulum-v5",
@@ -69,8 +85,10 @@ def test_at_the_defaults_the_actors_own_spread_collapses(script, tmp_path):
         1,
         "--log-frequency",
         100,
+        "--seed",
+        1,
     ]
-    result = run_script(script, *flags, cwd=tmp_path)
+    result = run_script(script, *flags, *extra, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     spread = [value for _, value in scalars(only_run_dir(tmp_path))["charts/action_std"][-5:]]
-    assert 0.002 <= sum(spread) / 5 <= 0.03, spread
+    assert band[0] <= sum(spread) / 5 <= band[1], spread

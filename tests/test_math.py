@@ -209,8 +209,8 @@ def test_matching_gradient_is_a_dpg_step_on_the_heat_smoothed_critic(module, hea
 
 
 def test_heat_std_is_sqrt_2_lambda_eta_of_the_half_range(module, monkeypatch, tmp_path):
-    """The training code's heat noise, on InvertedPendulum-v5 (actions in [-3, 3]): every acted
-    action is the actor's plus noise of std sqrt(2 lambda eta) x 3."""
+    """The training code's heat noise under pointwise matching, on InvertedPendulum-v5 (actions in
+    [-3, 3]): every acted action is the actor's plus noise of std sqrt(2 lambda eta) x 3."""
     monkeypatch.chdir(tmp_path)
     seen = []
     heat_step = module.heat_step
@@ -220,7 +220,14 @@ def test_heat_std_is_sqrt_2_lambda_eta_of_the_half_range(module, monkeypatch, tm
         return heat_step(actions, std, low, high)
 
     monkeypatch.setattr(module, "heat_step", recording_heat_step)
-    run_small(module, total_timesteps=120, num_action_samples=2, entropy_scale=0.02, eta=0.05)
+    run_small(
+        module,
+        total_timesteps=120,
+        num_action_samples=2,
+        entropy_scale=0.02,
+        eta=0.05,
+        matching="pointwise",
+    )
     want = torch.tensor([(2 * 0.02 * 0.05) ** 0.5 * 3.0])
     assert seen and all(torch.allclose(std, want, rtol=1e-6, atol=0) for std in seen)
 

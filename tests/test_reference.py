@@ -20,6 +20,10 @@ CASES = [
     for env_id in ["Reacher-v5", "InvertedDoublePendulum-v5"]
     for matching in ["pointwise", "closed-form"]
 ]
+LAMBDA = {  # each matching at the entropy scale it runs with (README: defaults)
+    "pointwise": ["--entropy-scale", 1e-4],
+    "closed-form": ["--entropy-scale", 5e-2],
+}
 FLAGS = [
     "--total-timesteps",
     300,
@@ -34,7 +38,8 @@ FLAGS = [
 
 
 def record(script, env_id, matching, cwd):
-    result = run_script(script, "--env-id", env_id, "--matching", matching, *FLAGS, cwd=cwd)
+    lam = LAMBDA[matching]
+    result = run_script(script, "--env-id", env_id, "--matching", matching, *FLAGS, *lam, cwd=cwd)
     assert result.returncode == 0, result.stderr
     logged = scalars(only_run_dir(cwd))
     return {tag: values for tag, values in sorted(logged.items()) if tag != "charts/SPS"}
