@@ -266,6 +266,15 @@ if [ "$SLURM" = 1 ]; then
   exit 0
 fi
 
+todo=0 fresh=1  # nothing left to run and a report written after the last one finished: keep it
+while IFS=$'\t' read -r name cmd; do
+  [ -f "$OUT/$name/done" ] || todo=$((todo + 1))
+  [ "$OUT/results.md" -nt "$OUT/$name/done" ] || fresh=0
+done < "$GRID"
+if [ "$todo" = 0 ] && [ "$fresh" = 1 ]; then
+  echo "all $total runs had finished; the report in $OUT holds them (rewrite it: bash benchmark.sh --out $OUT --report)"
+  exit 0
+fi
 echo "running $total runs, $WORKERS at a time; logs in $OUT/<run>/log.txt"
 LOCAL_GPUS=${CUDA_VISIBLE_DEVICES-$(nvidia-smi --query-gpu=index --format=csv,noheader 2> /dev/null)}
 LOCAL_GPUS=${LOCAL_GPUS//,/ }

@@ -134,7 +134,7 @@ def collapse(test_ids):
     for test_id in test_ids:
         function = test_id.split("[")[0]
         counts[function] = counts.get(function, 0) + 1
-    return [f"{function} ({n})" if n > 1 else function for function, n in counts.items()]
+    return [f"{function} ({n})" for function, n in counts.items()]
 
 
 def mutated_copy(tree, replacements):
@@ -168,14 +168,15 @@ def main():
     opts = parser.parse_args()
     if opts.workers < 1:
         parser.error("--workers must be at least 1")
-    print("| mutation | what it changes | tests that fail |\n|---|---|---|")
+    print("| mutation | what it changes | a test that fails (its failing cases) |\n|---|---|---|")
     for name in [None, *opts.only]:  # None: the code as it is, where every test must pass
         what, replacements = MUTATIONS[name] if name else ("nothing", [])
         with tempfile.TemporaryDirectory() as tree:
             mutated_copy(tree, replacements)
             failed = failing_tests(tree, opts.workers)
-        caught = "<br>".join(collapse(failed)) if failed else "**none**"
-        print(f"| {name or '(unmutated)'} | {what} | {caught} |", flush=True)
+        first = f"| {name or '(unmutated)'} | {what} |"
+        for i, caught in enumerate(collapse(failed) or ["**none**"]):  # a row per failing test
+            print(f"{first if i == 0 else '| | |'} {caught} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,11 @@ def test_failed_run_is_reported_and_rerun_alone(tmp_path):
     assert "skip wppg__InvertedPendulum-v5__1 (finished)" in second.stdout
     assert "skip wppg__InvertedPendulum-v5__3 (finished)" in second.stdout
     assert "done wppg__InvertedPendulum-v5__2" in second.stdout
+    report = (tmp_path / "grid" / "results.md").stat().st_mtime_ns
+    third = benchmark(*flags, python=fake)  # nothing left to run: the report is not rewritten
+    assert third.returncode == 0, third.stderr
+    assert "all 3 runs had finished; the report in" in third.stdout
+    assert (tmp_path / "grid" / "results.md").stat().st_mtime_ns == report
 
 
 @pytest.mark.parametrize("out", ["out", "o[1]"])  # a glob character in --out must not lose data
