@@ -170,14 +170,16 @@ def closed_form_heat(u, heat_var):
     """The heat step in closed form, N(m, C) * N(0, heat_var I) = N(m, C + heat_var I), as the
     W2-optimal linear map of each state's K samples u (B, K, d), in normalised actions: the
     deviations from their mean scaled along their principal axes by sqrt(1 + heat_var / v), v
-    the deviations' own variance along each axis. A direction with no spread (v = 0) cannot be
-    widened by any map of the samples: it stays as it is."""
+    the deviations' own variance along each axis. A direction with no spread cannot be widened by
+    any map of the samples: it stays as it is. Below a std of 1e-6 (float32 rounds actions near the
+    box's edge at 6e-8) a spread is rounding: fewer samples than dimensions leave such directions,
+    and scaling them by sqrt(heat_var / v) would overflow."""
     mean = u.mean(dim=1, keepdim=True)
     centred = u - mean
     axes = torch.linalg.eigh((centred.mT @ centred).double())[1].to(u.dtype)  # (B, d, d)
     proj = centred @ axes  # coordinates along the axes
     var = proj.pow(2).sum(dim=1, keepdim=True) / (u.shape[1] - 1)  # (B, 1, d), not eigh's values
-    scale = torch.where(var > 0, (1 + heat_var / var).sqrt(), torch.ones_like(var))
+    scale = torch.where(var > 1e-12, (1 + heat_var / var).sqrt(), torch.ones_like(var))
     return mean + (proj * scale) @ axes.mT
 
 

@@ -78,6 +78,10 @@ MUTATIONS = {
             )
         ],
     ),
+    "closed-form-subnormal-spread": (
+        "closed form: any variance above 0 widened, a subnormal one included",
+        [("torch.where(var > 1e-12,", "torch.where(var > 0,")],
+    ),
     "closed-form-per-dimension": (
         "closed form: widened along each action dimension, not the principal axes",
         [

@@ -113,20 +113,24 @@ def test_closed_form_heat_adds_2_lambda_eta_along_each_axis(module):
 
 def test_closed_form_heat_on_a_rank_deficient_generator(module):
     """A latent of dimension 1 driving three action dimensions (a line, plus rounding-sized noise),
-    a nearly saturated action dimension, and one with no spread: each state's samples are nearly
-    degenerate. Along each axis the widened deviations have variance v + heat_var, so no target
-    can lie farther from the mean than sqrt((K - 1) (tr C + d heat_var)); a direction with no
-    spread stays as it is. Scaling by eigh's float32 eigenvalues instead of the deviations' own
-    variance put 85 % of the line's states beyond that bound (lab/mutations.py)."""
+    a nearly saturated action dimension, one with no spread, one with a spread of 1e-22 (its
+    variance a float32 subnormal), and fewer samples than dimensions (the combined Humanoid: K 32,
+    d 34): each state's samples are nearly degenerate. Along each axis the widened deviations have
+    variance v + heat_var, so no target can lie farther from the mean than sqrt((K - 1) (tr C +
+    d heat_var)); a direction with no spread stays as it is. Scaling by eigh's float32 eigenvalues
+    instead of the deviations' own variance put 85 % of the line's states beyond that bound; a
+    subnormal variance made the scale infinite and the targets NaN (lab/mutations.py)."""
     torch.manual_seed(0)
     K, heat_var = 32, 2 * 0.05 * 0.1
     z = torch.randn(256, K, 1)
     line = torch.cat([0.3 * z, -0.2 * z, 0.1 * z], -1) + 1e-5 * torch.randn(256, K, 3)
     saturated = torch.cat([0.2 * torch.randn(256, K, 1), 1 - 1e-6 * torch.rand(256, K, 1)], -1)
     flat = torch.cat([0.2 * torch.randn(256, K, 1), torch.full((256, K, 1), 0.5)], -1)
-    for u in [line, saturated, flat]:
+    tiny = torch.cat([0.2 * torch.randn(256, K, 2), 1e-22 * torch.randn(256, K, 2)], -1)
+    few = torch.tanh(torch.randn(256, 4, 3) @ torch.randn(3, 8))  # 4 samples in 8 dimensions
+    for u in [line, saturated, flat, tiny, few]:
         widened = module.closed_form_heat(u, heat_var)
-        mean = u.mean(dim=1, keepdim=True)
+        mean, K = u.mean(dim=1, keepdim=True), u.shape[1]
         trace = (u - mean).pow(2).sum(dim=(1, 2)) / (K - 1)  # (B,)
         bound = ((K - 1) * (trace + u.shape[-1] * heat_var)).sqrt()
         distance = (widened - mean).norm(dim=-1).amax(dim=1)
@@ -134,6 +138,8 @@ def test_closed_form_heat_on_a_rank_deficient_generator(module):
         assert torch.isfinite(widened).all()
     widened = module.closed_form_heat(flat, heat_var)
     torch.testing.assert_close(widened[..., 1], flat[..., 1])  # no spread: nothing to widen
+    widened = module.closed_form_heat(tiny, heat_var)
+    torch.testing.assert_close(widened[..., 2:], tiny[..., 2:])  # rounding: nothing to widen
 
 
 @pytest.mark.parametrize("matching, expands", [("pointwise", False), ("closed-form", False)])
