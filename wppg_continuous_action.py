@@ -44,8 +44,9 @@ class Args(run_utils.TrainArgs):
     """Wasserstein step size eta of the transport step (§3.2); Adam cancels its scale in the actor
     update, so it acts through the heat: noise sqrt(2 lambda eta), or variance 2 lambda eta"""
     entropy_scale: Annotated[float, NON_NEGATIVE] = 1e-4
-    """entropy scale lambda: the heat step adds N(0, 2 lambda eta I) noise to every sampled
-    action, on actions normalised to [-1, 1], §3.1 eq. 6"""
+    """entropy scale lambda: the heat step convolves the policy with N(0, 2 lambda eta I) on actions
+    normalised to [-1, 1] (§3.1 eq. 6): noise on every sampled action (pointwise) or each state's
+    samples widened (closed-form)"""
     num_action_samples: Annotated[int, PAIRS] = 32
     """number K of action samples per state, for the critic target and for the actor update"""
     matching: Literal["pointwise", "closed-form"] = "pointwise"
