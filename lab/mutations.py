@@ -38,14 +38,19 @@ MUTATIONS = {
     ),
     "online-actor-target": (
         "the online actor in the critic target",
-        [("critic_target(data, target_actor, qf_target", "critic_target(data, actor, qf_target")],
+        [
+            (
+                "= critic_target(data, target_actor, qf_target",
+                "= critic_target(data, actor, qf_target",
+            )
+        ],
     ),
     "detached-online-copy": (
         "a detached copy of the online actor in the critic target",
         [
             (
-                "critic_target(data, target_actor, qf_target",
-                "critic_target(data, __import__('copy').deepcopy(actor).requires_grad_(False), "
+                "= critic_target(data, target_actor, qf_target",
+                "= critic_target(data, __import__('copy').deepcopy(actor).requires_grad_(False), "
                 "qf_target",
             )
         ],

@@ -461,3 +461,14 @@ def test_pretest_pools_arms_across_files_and_refuses_a_seed_twice(tmp_path):
     assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].startswith(
         "error: x has two different runs of seed 3"
     )
+
+
+@pytest.mark.parametrize("name", list(__import__("lab.mutations").mutations.MUTATIONS))
+def test_each_mutation_still_applies_to_the_code(name):
+    """lab/mutations.py replaces each text once in every file that holds it: a text the code no
+    longer holds, or holds twice (e.g. a call that now matches its def), stops the table midway."""
+    from lab.mutations import FILES, MUTATIONS, ROOT
+
+    for old, _ in MUTATIONS[name][1]:
+        counts = [(ROOT / f).read_text().count(old) for f in FILES]
+        assert sum(counts) > 0 and max(counts) == 1, (old, dict(zip(FILES, counts)))
