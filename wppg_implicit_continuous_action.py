@@ -177,7 +177,8 @@ def closed_form_heat(u, heat_var):
     and scaling them by sqrt(heat_var / v) would overflow."""
     mean = u.mean(dim=1, keepdim=True)
     centred = u - mean
-    axes = torch.linalg.eigh((centred.mT @ centred).double())[1].to(u.dtype)  # (B, d, d)
+    gram = centred.double().mT @ centred.double()  # in float64: nearly degenerate samples' axes
+    axes = torch.linalg.eigh(gram)[1].to(u.dtype)  # (B, d, d)
     proj = centred @ axes  # coordinates along the axes
     var = proj.pow(2).sum(dim=1, keepdim=True) / (u.shape[1] - 1)  # (B, 1, d), not eigh's values
     scale = torch.where(var > 1e-12, (1 + heat_var / var).sqrt(), torch.ones_like(var))

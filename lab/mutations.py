@@ -91,7 +91,7 @@ MUTATIONS = {
         "closed form: widened along each action dimension, not the principal axes",
         [
             (
-                "axes = torch.linalg.eigh((centred.mT @ centred).double())[1].to(u.dtype)",
+                "axes = torch.linalg.eigh(gram)[1].to(u.dtype)",
                 "axes = torch.eye(u.shape[-1]).expand(u.shape[0], -1, -1)",
             )
         ],

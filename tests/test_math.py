@@ -94,6 +94,12 @@ def test_closed_form_reaches_the_full_covariance_of_the_implicit_actor():
         assert (np.abs(np.var(actions, axis=0) / np.diag(target) - 1) < 0.3).all()
 
 
+def cov(x):
+    """Each state's sample covariance: (B, K, d) -> (B, d, d)."""
+    centred = x - x.mean(1, True)
+    return centred.mT @ centred / (x.shape[1] - 1)
+
+
 def test_closed_form_heat_adds_2_lambda_eta_along_each_axis(module):
     """A Gaussian's samples, rotated: the map keeps the mean and adds heat_var to the covariance,
     exactly as the convolution does."""
@@ -101,10 +107,6 @@ def test_closed_form_heat_adds_2_lambda_eta_along_each_axis(module):
     rotation = torch.tensor([[math.cos(0.5), -math.sin(0.5)], [math.sin(0.5), math.cos(0.5)]])
     samples = (torch.randn(8, 4096, 2) * torch.tensor([0.4, 0.1])) @ rotation.T + 0.2
     widened = module.closed_form_heat(samples, 0.01)
-
-    def cov(x):
-        return torch.einsum("bki,bkj->bij", x - x.mean(1, True), x - x.mean(1, True)) / 4095
-
     torch.testing.assert_close(
         cov(widened), cov(samples) + 0.01 * torch.eye(2), atol=1e-5, rtol=1e-4
     )
@@ -136,6 +138,9 @@ def test_closed_form_heat_on_a_rank_deficient_generator(module):
         distance = (widened - mean).norm(dim=-1).amax(dim=1)
         assert (distance <= bound * (1 + 1e-4)).all(), (distance / bound).max()
         assert torch.isfinite(widened).all()
+    widened = module.closed_form_heat(line, heat_var).double()  # its three axes all have a spread
+    want = cov(line.double()) + heat_var * torch.eye(3).double()
+    torch.testing.assert_close(cov(widened), want, atol=1e-4, rtol=0)  # 1 % of heat_var
     widened = module.closed_form_heat(flat, heat_var)
     torch.testing.assert_close(widened[..., 1], flat[..., 1])  # no spread: nothing to widen
     widened = module.closed_form_heat(tiny, heat_var)
