@@ -93,7 +93,8 @@ def active_hours(events):
     times = np.sort([event.wall_time for tag in events.values() for event in tag])
     if not len(times):
         return {}
-    active = np.cumsum(np.minimum(np.diff(times, prepend=times[0]), 600)) / 3600
+    gaps = np.diff(times, prepend=times[0])
+    active = np.cumsum(np.where(gaps > 600, 0, gaps)) / 3600  # a pause counts for nothing
     evals = events.get("eval/episodic_return", [])
     return {e.step: float(active[np.searchsorted(times, e.wall_time)]) for e in evals}
 

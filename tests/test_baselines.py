@@ -6,6 +6,7 @@ import csv
 import importlib
 import math
 import shutil
+from types import SimpleNamespace
 
 import matplotlib.colors
 import numpy as np
@@ -257,6 +258,17 @@ def test_report_probability_of_improvement(tmp_path, monkeypatch):
     assert "| a | 0.00 [" in table and "| 0.90 [" in table and "| c |" not in table
     with pytest.raises(SystemExit, match="no finished runs"):
         report.main(tmp_path, tasks=["Three-v0"])
+
+
+def test_report_hours_of_training_leave_a_pause_out():
+    """Events every 60 s for 5 minutes, a 13-minute pause (a run stopped and resumed), 5 more
+    minutes: the last evaluation comes after 10 minutes of training, not 23 (nor 20, the pause
+    capped at 10 minutes)."""
+    times = [60.0 * i for i in range(6)] + [300 + 780 + 60.0 * i for i in range(6)]
+    evals = [SimpleNamespace(step=1000 * i, wall_time=t, value=0.0) for i, t in enumerate(times)]
+    hours = report.active_hours({"eval/episodic_return": evals})
+    assert hours[5000] == pytest.approx(5 / 60) and hours[6000] == pytest.approx(5 / 60)
+    assert hours[11000] == pytest.approx(10 / 60)
 
 
 def test_report_refuses_a_copied_run_and_leaves_no_stale_figure(tmp_path):
