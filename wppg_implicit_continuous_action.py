@@ -177,7 +177,8 @@ def closed_form_heat(u, heat_var):
     and scaling them by sqrt(heat_var / v) would overflow."""
     mean = u.mean(dim=1, keepdim=True)
     centred = u - mean
-    gram = centred.double().mT @ centred.double()  # in float64: nearly degenerate samples' axes
+    c64 = centred.double()  # the Gram matrix in float64: nearly degenerate samples' axes
+    gram = c64.mT @ c64
     axes = torch.linalg.eigh(gram)[1].to(u.dtype)  # (B, d, d)
     proj = centred @ axes  # coordinates along the axes
     var = proj.pow(2).sum(dim=1, keepdim=True) / (u.shape[1] - 1)  # (B, 1, d), not eigh's values
