@@ -423,7 +423,8 @@ def curve_figure(curves, path, colours, times):
     labels = {display(a): a for a in sorted(counts)}
     handles = [plt.Line2D([], [], color=colours[a], linewidth=2) for a in labels.values()]
     runs = [
-        f"{name} ({min(counts[a])}{'' if len(counts[a]) == 1 else f'-{max(counts[a])}'} runs)"
+        f"{name} ({min(counts[a])}{'' if len(counts[a]) == 1 else f'-{max(counts[a])}'} "
+        f"run{'' if max(counts[a]) == 1 else 's'})"
         for name, a in labels.items()
     ]
     fig.tight_layout()

@@ -205,6 +205,20 @@ def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypat
     assert len({colours.pop() for colours in seen.values()}) == 3
 
 
+def test_report_curve_legend_counts_runs(tmp_path, monkeypatch):
+    """The learning curves' legend says how many runs each curve holds: one run, or a range when
+    the tasks ran different numbers of seeds."""
+    fake_run(tmp_path, "a__Task-v0__1", {2000: 1.0})
+    for seed in (1, 2):
+        fake_run(tmp_path, f"b__Task-v0__{seed}", {2000: float(seed)})
+    fake_run(tmp_path, "b__Other-v0__1", {2000: 1.0})
+    figures = []
+    monkeypatch.setattr(report.plt, "close", figures.append)
+    report.main(tmp_path)
+    texts = [text.get_text() for text in figures[0].legends[0].get_texts()]
+    assert texts == ["a (1 run)", "b (1-2 runs)"], texts
+
+
 def test_report_legend_gives_each_algorithm_its_own_colour(tmp_path, monkeypatch):
     """Four algorithms: each legend entry of the performance profile has the colour of its
     algorithm's bar and profile line (rliable draws a line and a CI band per algorithm, so a legend
