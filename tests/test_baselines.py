@@ -190,6 +190,7 @@ def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypat
         for algo in "bc":
             for task in ("Task-v0", "Other-v0"):
                 fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: float(seed)})
+    monkeypatch.setattr(report, "REPS", 200)  # the CIs' width is not what is tested here
     figures = []
     monkeypatch.setattr(report.plt, "close", figures.append)
     report.main(tmp_path)
@@ -212,6 +213,7 @@ def test_report_curve_legend_counts_runs(tmp_path, monkeypatch):
     for seed in (1, 2):
         fake_run(tmp_path, f"b__Task-v0__{seed}", {2000: float(seed)})
     fake_run(tmp_path, "b__Other-v0__1", {2000: 1.0})
+    monkeypatch.setattr(report, "REPS", 200)  # the CIs' width is not what is tested here
     figures = []
     monkeypatch.setattr(report.plt, "close", figures.append)
     report.main(tmp_path)
@@ -227,6 +229,7 @@ def test_report_legend_gives_each_algorithm_its_own_colour(tmp_path, monkeypatch
         for algo in "abcd":
             for task in ("Task-v0", "Other-v0"):
                 fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: seed + "abcd".index(algo)})
+    monkeypatch.setattr(report, "REPS", 200)  # the CIs' width is not what is tested here
     figures = []
     monkeypatch.setattr(report.plt, "close", figures.append)
     report.main(tmp_path)
