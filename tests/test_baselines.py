@@ -91,6 +91,21 @@ def fake_run(out, name, evals, resumed_from=None):
     (out / name / "done").touch()
 
 
+@pytest.fixture
+def few_resamples(monkeypatch):
+    """200 bootstrap resamples, not 5,000, for the tests that check what the report counts, draws
+    and refuses, not the width of its CIs (test_report_iqm_ci_alignment_and_figures checks that)."""
+    monkeypatch.setattr(report, "REPS", 200)
+
+
+def drawn_figures(runs, monkeypatch):
+    """The report over runs; returns the figures it drew: the learning curves, the aggregate."""
+    figures = []
+    monkeypatch.setattr(report.plt, "close", figures.append)
+    report.main(runs)
+    return figures
+
+
 def test_report_iqm_ci_alignment_and_figures(tmp_path):
     finals = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]
     # "a": evaluations every 2,000 steps; seed 1 resumed at 4,000
@@ -146,6 +161,7 @@ def test_report_iqm_ci_alignment_and_figures(tmp_path):
     }
 
 
+@pytest.mark.usefixtures("few_resamples")
 def test_report_includes_an_earlier_reports_evaluations(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     for seed in range(1, 6):
@@ -182,6 +198,7 @@ def test_report_confidence_intervals_are_reproducible():
     assert report.iqm_with_ci(scores) == report.iqm_with_ci(scores)
 
 
+@pytest.mark.usefixtures("few_resamples")
 def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypatch):
     """Algorithm a runs on one task only, so the aggregate figure holds b and c alone: they keep
     the colours the learning curves give them."""
@@ -190,10 +207,7 @@ def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypat
         for algo in "bc":
             for task in ("Task-v0", "Other-v0"):
                 fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: float(seed)})
-    monkeypatch.setattr(report, "REPS", 200)  # the CIs' width is not what is tested here
-    figures = []
-    monkeypatch.setattr(report.plt, "close", figures.append)
-    report.main(tmp_path)
+    figures = drawn_figures(tmp_path, monkeypatch)
     curves, aggregate = figures
     seen = {}  # algorithm -> the RGB colours it is drawn in
     for ax in curves.axes:
@@ -206,6 +220,7 @@ def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypat
     assert len({colours.pop() for colours in seen.values()}) == 3
 
 
+@pytest.mark.usefixtures("few_resamples")
 def test_report_curve_legend_counts_runs(tmp_path, monkeypatch):
     """The learning curves' legend says how many runs each curve holds: one run, or a range when
     the tasks ran different numbers of seeds."""
@@ -213,14 +228,12 @@ def test_report_curve_legend_counts_runs(tmp_path, monkeypatch):
     for seed in (1, 2):
         fake_run(tmp_path, f"b__Task-v0__{seed}", {2000: float(seed)})
     fake_run(tmp_path, "b__Other-v0__1", {2000: 1.0})
-    monkeypatch.setattr(report, "REPS", 200)  # the CIs' width is not what is tested here
-    figures = []
-    monkeypatch.setattr(report.plt, "close", figures.append)
-    report.main(tmp_path)
+    figures = drawn_figures(tmp_path, monkeypatch)
     texts = [text.get_text() for text in figures[0].legends[0].get_texts()]
     assert texts == ["a (1 run)", "b (1-2 runs)"], texts
 
 
+@pytest.mark.usefixtures("few_resamples")
 def test_report_legend_gives_each_algorithm_its_own_colour(tmp_path, monkeypatch):
     """Four algorithms: each legend entry of the performance profile has the colour of its
     algorithm's bar and profile line (rliable draws a line and a CI band per algorithm, so a legend
@@ -229,10 +242,7 @@ def test_report_legend_gives_each_algorithm_its_own_colour(tmp_path, monkeypatch
         for algo in "abcd":
             for task in ("Task-v0", "Other-v0"):
                 fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: seed + "abcd".index(algo)})
-    monkeypatch.setattr(report, "REPS", 200)  # the CIs' width is not what is tested here
-    figures = []
-    monkeypatch.setattr(report.plt, "close", figures.append)
-    report.main(tmp_path)
+    figures = drawn_figures(tmp_path, monkeypatch)
     _, aggregate = figures
     bars, profile = aggregate.axes[0].patches, aggregate.axes[1]
     legend = profile.get_legend()
@@ -247,11 +257,11 @@ def test_report_legend_gives_each_algorithm_its_own_colour(tmp_path, monkeypatch
     assert len(set(bar_colour.values())) == 4
 
 
-def test_report_probability_of_improvement(tmp_path, monkeypatch):
+@pytest.mark.usefixtures("few_resamples")
+def test_report_probability_of_improvement(tmp_path):
     """P(x > b) counts the pairs of runs (ties half) per task and averages over the tasks both
     ran: a beats b on One-v0 and loses on Two-v0 at the end, but leads most of Two-v0's runs in
     mean evaluation; c ran One-v0 alone."""
-    monkeypatch.setattr(report, "REPS", 200)  # the CIs' width is not what is tested here
     for s in range(1, 6):
         evals = {  # (algo, task): {step: return}
             ("a", "One-v0"): {1000: 0.0, 2000: 10.0 + s},
@@ -288,6 +298,7 @@ def test_report_hours_of_training_leave_a_pause_out():
     assert hours[11000] == pytest.approx(10 / 60)
 
 
+@pytest.mark.usefixtures("few_resamples")
 def test_report_refuses_a_copied_run_and_leaves_no_stale_figure(tmp_path):
     """A copied run folder (..__01 beside ..__1) is the same seed, refused in one line; a report
     without an aggregate (one algorithm misses a task) removes an earlier report's figure."""
@@ -309,6 +320,7 @@ def test_report_refuses_a_copied_run_and_leaves_no_stale_figure(tmp_path):
         report.main(tmp_path)
 
 
+@pytest.mark.usefixtures("few_resamples")
 def test_report_names_a_run_cut_short_and_what_final_means(tmp_path, capsys):
     """b's seed 2 stopped at step 2,000 of 3,000: the report says so, and "final" is step 2,000."""
     for seed in (1, 2):
