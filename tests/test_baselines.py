@@ -207,8 +207,7 @@ def test_report_keeps_each_algorithms_colour_in_every_figure(tmp_path, monkeypat
         for algo in "bc":
             for task in ("Task-v0", "Other-v0"):
                 fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: float(seed)})
-    figures = drawn_figures(tmp_path, monkeypatch)
-    curves, aggregate = figures
+    curves, aggregate = drawn_figures(tmp_path, monkeypatch)
     seen = {}  # algorithm -> the RGB colours it is drawn in
     for ax in curves.axes:
         for line in ax.get_lines():
@@ -228,8 +227,8 @@ def test_report_curve_legend_counts_runs(tmp_path, monkeypatch):
     for seed in (1, 2):
         fake_run(tmp_path, f"b__Task-v0__{seed}", {2000: float(seed)})
     fake_run(tmp_path, "b__Other-v0__1", {2000: 1.0})
-    figures = drawn_figures(tmp_path, monkeypatch)
-    texts = [text.get_text() for text in figures[0].legends[0].get_texts()]
+    curves, _ = drawn_figures(tmp_path, monkeypatch)
+    texts = [text.get_text() for text in curves.legends[0].get_texts()]
     assert texts == ["a (1 run)", "b (1-2 runs)"], texts
 
 
@@ -242,8 +241,7 @@ def test_report_legend_gives_each_algorithm_its_own_colour(tmp_path, monkeypatch
         for algo in "abcd":
             for task in ("Task-v0", "Other-v0"):
                 fake_run(tmp_path, f"{algo}__{task}__{seed}", {2000: seed + "abcd".index(algo)})
-    figures = drawn_figures(tmp_path, monkeypatch)
-    _, aggregate = figures
+    _, aggregate = drawn_figures(tmp_path, monkeypatch)
     bars, profile = aggregate.axes[0].patches, aggregate.axes[1]
     legend = profile.get_legend()
     names = [text.get_text() for text in legend.get_texts()]
