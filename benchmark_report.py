@@ -23,8 +23,9 @@ of its runs reached. Writes to the grid's folder:
   10 training episodes, runs and steps; then, where algorithms cover every task, the aggregate IQM
   of the per-task normalised score ((return - task min) / (task max - task min), min and max over
   all runs in the report);
-- evaluations.csv: every evaluation of every run (task, algorithm, seed, step, return), so that a
-  report's numbers can be checked and combined with later runs once the run folders are gone;
+- evaluations.csv: every evaluation of every run (task, algorithm, seed, step, return, hours of
+  training before it where recorded), so that a report's numbers, curves by hours included, can be
+  checked and combined with later runs once the run folders are gone;
 - learning_curves.png: per task, the IQM of the evaluation return against env steps, with its
   95 % CI band, and against hours of training (CleanRL's wall-time view; the median over the runs
   whose TensorBoard files recorded it, pauses over 10 minutes left out); display names
@@ -147,13 +148,14 @@ def collect(out):
     return runs
 
 
-COLUMNS = ["task", "algorithm", "seed", "step", "eval_return"]
+COLUMNS = ["task", "algorithm", "seed", "step", "eval_return"]  # then "hours", where recorded
 
 
 def read_evaluations(path):
-    """The runs of an earlier report's evaluations.csv, in collect()'s form (no training
-    returns)."""
+    """{(env, algo, seed): ({step: return}, {step: hours})} of an earlier report's
+    evaluations.csv (hours: where the file has them; an older one has no such column)."""
     runs = defaultdict(dict)  # (env, algo, seed) -> {step: return}
+    hours = defaultdict(dict)  # (env, algo, seed) -> {step: hours of training}
     try:
         with open(path) as f:
             reader = csv.DictReader(f)
@@ -167,6 +169,8 @@ def read_evaluations(path):
                         f"{key[2]} at step {row['step']}; keep one row"
                     )
                 runs[key][int(row["step"])] = float(row["eval_return"])
+                if row.get("hours"):
+                    hours[key][int(row["step"])] = float(row["hours"])
                 if not math.isfinite(runs[key][int(row["step"])]):
                     sys.exit(
                         f"error: --include {path}: line {line} has a non-finite return "
@@ -176,18 +180,18 @@ def read_evaluations(path):
         sys.exit(f"error: --include {path}: {error.strerror}")
     except (KeyError, ValueError, TypeError):
         sys.exit(f"error: --include {path}: not an evaluations.csv written by this report")
-    return runs
+    return {key: (evals, hours[key]) for key, evals in runs.items()}
 
 
 def add_included(runs, paths):
     for path in paths:
-        for (env_id, algo, seed), evals in read_evaluations(path).items():
+        for (env_id, algo, seed), (evals, hours) in read_evaluations(path).items():
             if any(s == seed for _, _, s, _ in runs[(env_id, algo)]):
                 sys.exit(
                     f"error: --include {path}: {algo} on {env_id} seed {seed} is already in the "
                     "report"
                 )
-            runs[(env_id, algo)].append((evals, np.array([]), seed, {}))  # no training kept
+            runs[(env_id, algo)].append((evals, np.array([]), seed, hours))  # no training kept
     return runs
 
 
@@ -381,7 +385,7 @@ def in_k_and_m(x, _):
 
 def time_axis(runs, curves):
     """{(task, algo): hours of training at each of its curve's steps}: the median over the runs
-    that recorded wall times (an --include CSV records none)."""
+    that recorded wall times (an included run: where its CSV has them)."""
     result = {}
     for env_id, task in curves.items():
         for algo, (steps, _) in task.items():
@@ -418,7 +422,7 @@ def curve_figure(curves, path, colours, times):
         axes[0, col].set(title=env_id, xlabel="env steps", ylabel="eval return (IQM, 95 % CI)")
         axes[0, col].xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(in_k_and_m))
         if rows == 2:
-            axes[1, col].set(xlabel="hours of training (runs with wall times: not --include)")
+            axes[1, col].set(xlabel="hours of training (the runs that recorded them)")
             axes[1, col].set(ylabel="eval return")
     labels = {display(a): a for a in sorted(counts)}
     handles = [plt.Line2D([], [], color=colours[a], linewidth=2) for a in labels.values()]
@@ -537,11 +541,12 @@ def write(out, rows, runs, text, curves, scores, aggregate, written):
         writer.writerows(rows)
     with open(written[2], "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["task", "algorithm", "seed", "step", "eval_return"])
+        writer.writerow(COLUMNS + ["hours"])
         for (env_id, algo), seeds in sorted(runs.items()):
-            for evals, _, seed, _ in sorted(seeds, key=lambda run: run[2]):
+            for evals, _, seed, hours in sorted(seeds, key=lambda run: run[2]):
                 writer.writerows(
-                    [env_id, algo, seed, step, value] for step, value in sorted(evals.items())
+                    [env_id, algo, seed, step, value, "" if step not in hours else hours[step]]
+                    for step, value in sorted(evals.items())
                 )
     colours = palette({algo for task in curves.values() for algo in task})
     curve_figure(curves, written[3], colours, time_axis(runs, curves))

@@ -29,7 +29,7 @@ def per_run_means(paths, task, pools=()):
     pooled = {algo: name for name, *algos in pools for algo in algos}
     runs = {}
     for path in paths:
-        for (env_id, algo, seed), evals in benchmark_report.read_evaluations(path).items():
+        for (env_id, algo, seed), (evals, _) in benchmark_report.read_evaluations(path).items():
             key = (pooled.get(algo, algo), seed)
             if env_id != task or runs.get(key) == evals:
                 continue
