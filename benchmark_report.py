@@ -545,7 +545,7 @@ def write(out, rows, runs, text, curves, scores, aggregate, written):
         for (env_id, algo), seeds in sorted(runs.items()):
             for evals, _, seed, hours in sorted(seeds, key=lambda run: run[2]):
                 writer.writerows(
-                    [env_id, algo, seed, step, value, "" if step not in hours else hours[step]]
+                    [env_id, algo, seed, step, value, hours.get(step, "")]
                     for step, value in sorted(evals.items())
                 )
     colours = palette({algo for task in curves.values() for algo in task})

@@ -179,7 +179,7 @@ def test_report_includes_an_earlier_reports_evaluations(tmp_path):
     hours = {}  # a run's hours of training at each evaluation, as each report wrote them
     for folder in (first, second):
         for r in csv.DictReader(open(folder / "evaluations.csv")):
-            hours.setdefault(r["algorithm"] + r["seed"] + r["step"], set()).add(r["hours"])
+            hours.setdefault((r["algorithm"], r["seed"], r["step"]), set()).add(r["hours"])
     assert len(hours) == 3 * 5 * 2 and all(len(h) == 1 and h != {""} for h in hours.values())
     assert rows["c"]["last10_train"] == "nan" and rows["c"]["runs"] == "5"  # 2 of its 5 included
     # fake_run logs 1 and 7 as training returns
